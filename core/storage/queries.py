@@ -1,0 +1,73 @@
+"""Reading rows into the domain's views. Shared by the service and the delivery worker."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import Category, Plan, Status
+from core.storage.tables import MessageRow, TicketRow
+from core.views import TicketCard, TicketSummary
+
+
+def priority_label(urgent: bool, plan: Plan) -> str:
+    if urgent:
+        return "Urgent"
+    return {
+        Plan.AGENCY: "Priority Support",
+        Plan.PRO: "Prioritised",
+        Plan.STARTER: "Standard",
+        Plan.NANO: "Self-service plan (no staff response promised)",
+    }[plan]
+
+
+def to_summary(row: TicketRow) -> TicketSummary:
+    return TicketSummary(
+        id=row.id,
+        subject=row.subject,
+        category=Category(row.category),
+        status=Status(row.status),
+        urgent=row.urgent,
+        plan=Plan(row.plan),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        assignee=row.assignee,
+        customer=row.customer_name or row.customer_user_id,
+    )
+
+
+async def load_card(session: AsyncSession, ticket_id: int) -> TicketCard | None:
+    row = await session.get(TicketRow, ticket_id)
+    if row is None:
+        return None
+    count = await session.scalar(
+        select(func.count()).select_from(MessageRow).where(MessageRow.ticket_id == ticket_id)
+    )
+    return to_card(row, int(count or 0))
+
+
+def to_card(row: TicketRow, message_count: int) -> TicketCard:
+    plan = Plan(row.plan)
+    offered = [str(slug) for slug in (row.offered_articles or [])]
+    return TicketCard(
+        id=row.id,
+        subject=row.subject,
+        category=Category(row.category),
+        status=Status(row.status),
+        plan=plan,
+        urgent=row.urgent,
+        priority_label=priority_label(row.urgent, plan),
+        customer=row.customer_name or row.customer_user_id,
+        customer_platform=row.customer_platform,
+        workspace=row.customer_workspace,
+        account=row.account_id,
+        assignee=row.assignee,
+        created_at=row.created_at,
+        details={k: list(v) for k, v in (row.details or {}).items() if v},
+        offered_articles=offered,
+        filed_anyway=bool(offered),
+        possible_duplicate_of=row.possible_duplicate_of,
+        follows_ticket_id=row.follows_ticket_id,
+        reopen_count=row.reopen_count,
+        message_count=message_count,
+    )

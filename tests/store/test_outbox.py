@@ -1,0 +1,199 @@
+"""The outbox: retries with backoff and Retry-After, exactly one post per row, order per
+thread, survival across a restart, failures reported to the other side, and workers racing."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from core.config import DeskConfig
+from core.models import Actor, Identity, Platform, TicketDraft
+from core.outbound import DeliveryError
+from core.outbox import DeliveryWorker
+from core.service import SupportDesk
+from core.storage.db import Database
+from core.storage.tables import OutboxRow
+from core.views import Created
+from tests.conftest import FakeClock
+from tests.recording import RecordingTransport
+
+ALICE = Identity(platform=Platform.CONSOLE, workspace="acme", user_id="alice", name="Alice")
+SAM = Actor(
+    identity=Identity(platform=Platform.CONSOLE, workspace="hq", user_id="sam", name="Sam"),
+    is_staff=True,
+)
+DRAFT = TicketDraft(
+    category="Billing",
+    subject="Copy of invoice INV-2024-0415 needed",
+    message="Please send a copy of invoice INV-2024-0415 for our accountant.",
+)
+
+
+def no_backoff(_: int) -> float:
+    return 0.0
+
+
+async def ticket(desk: SupportDesk) -> int:
+    created = await desk.submit(ALICE, DRAFT)
+    assert isinstance(created, Created)
+    return created.ticket.id
+
+
+async def rows(db: Database) -> list[OutboxRow]:
+    async with db.transaction() as s:
+        return list((await s.scalars(select(OutboxRow).order_by(OutboxRow.id))).all())
+
+
+async def test_delivery_failing_twice_then_succeeding_is_posted_exactly_once(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    transport = RecordingTransport()
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock, backoff=no_backoff)
+    t = await ticket(desk)
+    await worker.drain()
+    transport.sent.clear()
+    await desk.staff_reply(SAM, "We have re-sent the invoice to you.", ticket_id=t)
+    transport.fail_next(DeliveryError("HTTP 500"), DeliveryError("timed out"), op="post")
+    await worker.drain()
+    relays = [s for s in transport.posts() if s.text == "We have re-sent the invoice to you."]
+    assert len(relays) == 1
+    relay_row = next(
+        r
+        for r in await rows(desk.db)
+        if r.idem_key.startswith("relay:") and r.payload["side"] == "customer"
+    )
+    assert relay_row.state == "done" and relay_row.attempts == 3
+
+
+async def test_retry_after_is_honoured(desk: SupportDesk, clock: FakeClock) -> None:
+    transport = RecordingTransport()
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock, backoff=no_backoff)
+    await ticket(desk)
+    transport.fail_next(DeliveryError("rate limited", retry_after=30), op="open_thread")
+    await worker.drain()
+    assert "open_thread" not in [s.op for s in transport.sent]
+    clock.advance(seconds=29)
+    await worker.drain()
+    assert "open_thread" not in [s.op for s in transport.sent]
+    clock.advance(seconds=2)
+    await worker.drain()
+    assert [s.op for s in transport.sent].count("open_thread") == 1
+
+
+async def test_rows_of_one_thread_are_delivered_in_order(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    transport = RecordingTransport()
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock, backoff=no_backoff)
+    t = await ticket(desk)
+    await worker.drain()
+    transport.sent.clear()
+    for i in range(5):
+        await desk.staff_reply(SAM, f"Answer number {i}", ticket_id=t)
+    transport.fail_next(DeliveryError("HTTP 502"), op="post")
+    for _ in range(10):
+        await worker.drain()
+    texts = [s.text for s in transport.posts() if s.text.startswith("Answer")]
+    assert texts == [f"Answer number {i}" for i in range(5)]
+
+
+async def test_pending_delivery_survives_a_restart(tmp_path: Path, kb, clock: FakeClock) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite+aiosqlite:///{tmp_path}/restart.db"
+    db = Database(url)
+    await db.upgrade()
+    desk = SupportDesk(db, DeskConfig(), kb, clock=clock)
+    await ticket(desk)
+    await db.dispose()  # the process stops before any delivery
+
+    db2 = Database(url)
+    await db2.upgrade()
+    transport = RecordingTransport()
+    await DeliveryWorker(db2, {Platform.CONSOLE: transport}, clock=clock).drain()
+    assert [s.op for s in transport.sent] == ["open_thread", "post_card", "post"]
+    assert all(r.state == "done" for r in await rows(db2))
+    await db2.dispose()
+
+
+async def test_delivery_claimed_by_a_crashed_worker_is_taken_over_after_its_lease(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    await ticket(desk)
+    crashed = DeliveryWorker(
+        desk.db, {Platform.CONSOLE: RecordingTransport()}, clock=clock, lease=timedelta(seconds=60)
+    )
+    claimed = await crashed._claim()  # claims, then "dies" before delivering
+    assert claimed
+    transport = RecordingTransport()
+    survivor = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock)
+    await survivor.drain()
+    assert transport.sent == [] or all(
+        s.key not in {r.idem_key for r in claimed} for s in transport.sent
+    )
+    clock.advance(seconds=61)
+    await survivor.drain()
+    assert {r.idem_key for r in claimed} <= {s.key for s in transport.sent if s.key}
+
+
+async def test_relay_that_fails_for_good_is_reported_to_its_author(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    transport = RecordingTransport()
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock, backoff=no_backoff)
+    t = await ticket(desk)
+    await worker.drain()
+    transport.sent.clear()
+    await desk.staff_reply(SAM, "Please confirm the billing address.", ticket_id=t)
+    transport.fail_next(
+        DeliveryError("the customer blocked direct messages", permanent=True), op="post"
+    )
+    await worker.drain()
+    staff_posts = [s.text for s in transport.posts("staff")]
+    assert any(
+        "could not be delivered to the customer" in p and "blocked" in p for p in staff_posts
+    )
+    failed = [r for r in await rows(desk.db) if r.state == "failed"]
+    assert len(failed) == 1 and "blocked" in (failed[0].last_error or "")
+
+
+async def test_transient_failures_give_up_after_the_limit(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    transport = RecordingTransport()
+    worker = DeliveryWorker(
+        desk.db,
+        {Platform.CONSOLE: transport},
+        clock=clock,
+        backoff=no_backoff,
+        give_up_after=timedelta(hours=1),
+    )
+    await ticket(desk)
+    transport.fail_next(DeliveryError("HTTP 503"), op="open_thread")
+    await worker.drain(max_passes=1)
+    assert (await rows(desk.db))[0].state == "pending"
+    clock.advance(hours=2)
+    transport.fail_next(DeliveryError("HTTP 503"), op="open_thread")
+    await worker.drain(max_passes=1)
+    first = (await rows(desk.db))[0]
+    assert first.op == "open_thread" and first.state == "failed"
+
+
+@pytest.mark.postgres
+async def test_two_workers_racing_deliver_each_row_once(
+    desk: SupportDesk, clock: FakeClock, backend: str
+) -> None:
+    for i in range(15):
+        await desk.submit(
+            Identity(platform=Platform.CONSOLE, workspace=f"w{i}", user_id="u"),
+            DRAFT.model_copy(update={"subject": f"Invoice copy number {i}"}),
+        )
+    a, b = RecordingTransport(), RecordingTransport()
+    wa = DeliveryWorker(desk.db, {Platform.CONSOLE: a}, clock=clock, batch=3)
+    wb = DeliveryWorker(desk.db, {Platform.CONSOLE: b}, clock=clock, batch=3)
+    await asyncio.gather(wa.drain(), wb.drain())
+    keys = [s.key for s in a.sent + b.sent if s.key]
+    assert len(keys) == len(set(keys)) == 45
+    assert all(r.state == "done" for r in await rows(desk.db))
