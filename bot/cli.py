@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,47 @@ def _parser() -> argparse.ArgumentParser:
     t_show.add_argument("number", type=_ticket_number)
     t_show.add_argument("--json", action="store_true")
 
+    t_export = t_sub.add_parser(
+        "export", help="every ticket with its full history; attachments by content hash"
+    )
+    t_export.add_argument(
+        "--since", type=_date, help="only tickets created on or after (YYYY-MM-DD)"
+    )
+    t_export.add_argument("--format", choices=["jsonl", "markdown"], default="jsonl")
+    t_export.add_argument("--output", type=Path, help="file to write (default: standard output)")
+
+    report = sub.add_parser(
+        "report", help="first-response and resolution times, satisfaction, volume by plan/category"
+    )
+    report.add_argument("--since", type=_date, help="only tickets created on or after (YYYY-MM-DD)")
+    report.add_argument("--json", action="store_true")
+
+    accounts = sub.add_parser("accounts", help="map workspaces/guilds to accounts, set plans")
+    a_sub = accounts.add_subparsers(dest="accounts_command", required=True, metavar="ACTION")
+    a_list = a_sub.add_parser("list", help="accounts, their plans and workspaces")
+    a_list.add_argument("--json", action="store_true")
+    a_set = a_sub.add_parser("set", help="create or change an account")
+    a_set.add_argument("id")
+    a_set.add_argument("--name")
+    a_set.add_argument("--plan", type=_plan)
+    a_set.add_argument(
+        "--white-label",
+        dest="white_label",
+        action="store_true",
+        default=None,
+        help="White Label Lite: its customers never see the provider's desk",
+    )
+    a_set.add_argument("--no-white-label", dest="white_label", action="store_false")
+    a_set.add_argument(
+        "--staff-channel",
+        help="the account's own staff channel (White Label Lite), e.g. slack:C0123",
+    )
+    a_map = a_sub.add_parser("map", help="attach a workspace to an account")
+    a_map.add_argument("workspace", help="slack:TEAM_ID or discord:GUILD_ID")
+    a_map.add_argument("account")
+    a_unmap = a_sub.add_parser("unmap", help="detach a workspace")
+    a_unmap.add_argument("workspace")
+
     suggest = sub.add_parser("suggest", help="which help articles Helpline would offer for a text")
     suggest.add_argument("text", nargs="+")
     suggest.add_argument("--json", action="store_true")
@@ -124,6 +165,14 @@ def _plan(value: str) -> Plan:
     raise argparse.ArgumentTypeError(
         f"Unknown plan '{value}'. Choose one of: " + ", ".join(p.value for p in Plan)
     )
+
+
+def _date(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a date; write YYYY-MM-DD") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _ticket_number(value: str) -> int:
@@ -188,6 +237,10 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _kb(args, settings)
     if command == "config":
         return _config_check(settings)
+    if command == "report":
+        return await _report(args, settings)
+    if command == "accounts":
+        return await _accounts(args, settings)
     handler = getattr(args, "handler", None)
     if handler is not None:
         result: int = await handler(args, settings)
@@ -196,7 +249,8 @@ async def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _console(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.console.shell import ConsoleClock, ConsoleTransport, run_console
+    from adapters.console.shell import ConsoleClock, run_console
+    from adapters.console.transport import ConsoleTransport
     from bot.bootstrap import build_core
     from core.models import Platform
 
@@ -233,6 +287,8 @@ async def _tickets(args: argparse.Namespace, settings: Settings) -> int:
 
     core = await build_core(settings)
     try:
+        if args.tickets_command == "export":
+            return await _export(core.desk, args)
         if args.tickets_command == "list":
             words = args.status or ["open", "waiting"]
             states = (
@@ -291,6 +347,98 @@ async def _tickets(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     finally:
         await core.close()
+
+
+async def _export(desk: Any, args: argparse.Namespace) -> int:
+    from core.transcripts import transcript_jsonl, transcript_markdown
+
+    out = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
+    count = 0
+    try:
+        async for detail in desk.export(args.since):
+            if args.format == "jsonl":
+                out.write(transcript_jsonl(detail) + "\n")
+            else:
+                out.write(transcript_markdown(detail) + "\n---\n\n")
+            count += 1
+    finally:
+        if args.output:
+            out.close()
+    print(f"Exported {count} ticket(s).", file=sys.stderr)
+    return 0
+
+
+async def _report(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import build_core
+
+    core = await build_core(settings)
+    try:
+        report = (await core.desk.report(args.since)).as_dict()
+    finally:
+        await core.close()
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    since = report["since"] or "the beginning"
+    print(f"Helpline report since {since}")
+    header = (
+        f"{'':<16}{'tickets':>8}{'open':>6}{'1st resp med h':>16}{'p90 h':>8}"
+        f"{'resolve med h':>15}{'p90 h':>8}{'CSAT':>6}{'n':>4}"
+    )
+
+    def line(name: str, g: dict[str, Any]) -> str:
+        def f(v: Any) -> str:
+            return "-" if v is None else f"{v:g}"
+
+        return (
+            f"{name:<16}{g['tickets']:>8}{g['open']:>6}{f(g['first_response_median_h']):>16}"
+            f"{f(g['first_response_p90_h']):>8}{f(g['resolution_median_h']):>15}"
+            f"{f(g['resolution_p90_h']):>8}{f(g['satisfaction_avg']):>6}{g['ratings']:>4}"
+        )
+
+    print(header)
+    print(line("All", report["total"]))  # type: ignore[arg-type]
+    for title, key in (("By plan", "by_plan"), ("By category", "by_category")):
+        print(title)
+        for name, group in report[key].items():  # type: ignore[attr-defined]
+            print(line("  " + name, group))
+    return 0
+
+
+async def _accounts(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.bootstrap import build_core
+
+    core = await build_core(settings)
+    desk = core.desk
+    try:
+        if args.accounts_command == "list":
+            found = await desk.accounts()
+            if args.json:
+                print(json.dumps([a.model_dump(mode="json") for a in found], indent=2))
+            for a in [] if args.json else found:
+                wl = " · White Label Lite" if a.white_label else ""
+                staff = f" · staff {a.staff_channel}" if a.staff_channel else ""
+                print(f"{a.id:<20} {a.plan:<8} {a.name}{wl}{staff}  [{', '.join(a.workspaces)}]")
+            if not found and not args.json:
+                print("No accounts yet: unmapped workspaces get the default plan.")
+        elif args.accounts_command == "set":
+            a = await desk.set_account(
+                args.id,
+                name=args.name,
+                plan=args.plan,
+                white_label=args.white_label,
+                staff_channel=args.staff_channel,
+            )
+            print(f"✓ {a.id}: {a.plan}{' · White Label Lite' if a.white_label else ''}")
+        elif args.accounts_command == "map":
+            await desk.map_workspace(args.workspace, args.account)
+            print(f"✓ {args.workspace} → {args.account}")
+        else:
+            gone = await desk.unmap_workspace(args.workspace)
+            print(f"✓ {args.workspace} unmapped" if gone else f"{args.workspace} was not mapped")
+    finally:
+        await core.close()
+    return 0
 
 
 def _suggest(args: argparse.Namespace, settings: Settings) -> int:

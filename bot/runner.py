@@ -17,6 +17,8 @@ from bot.logs import setup_logging
 from bot.settings import Settings
 from core.models import Platform
 from core.outbound import Transport
+from core.timers import TimerWorker
+from core.transcripts import parse_unresolved_incidents
 
 log = logging.getLogger("helpline")
 
@@ -36,8 +38,11 @@ To try Helpline without any chat credentials, run:  helpline console
 class ChatAdapter(Protocol):
     """What the runner needs of a chat adapter."""
 
-    platform: Platform
-    transport: Transport
+    @property
+    def platform(self) -> Platform: ...
+
+    @property
+    def transport(self) -> Transport: ...
 
     async def start(self, http: web.Application) -> None:
         """Register HTTP routes (before the server starts) or open connections."""
@@ -85,14 +90,44 @@ async def run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    worker_task = asyncio.create_task(worker.run(stop))
+    tasks = [
+        asyncio.create_task(worker.run(stop)),
+        asyncio.create_task(TimerWorker(core.db, core.desk, core.desk.clock).run(stop)),
+    ]
+    if core.config.incidents.status_page_api:
+        tasks.append(asyncio.create_task(poll_status_page(core, stop)))
     try:
         await stop.wait()
     finally:
         log.info("stopping", extra={"event": "stopping"})
-        await worker_task
+        await asyncio.gather(*tasks, return_exceptions=True)
         for adapter in adapters:
             await adapter.stop()
         await runner.cleanup()
         await core.close()
     return 0
+
+
+async def poll_status_page(core: Core, stop: asyncio.Event) -> None:
+    """Mirror the status page's unresolved incidents into the desk, every poll interval."""
+    import aiohttp
+
+    rules = core.config.incidents
+    assert rules.status_page_api
+    timeout = aiohttp.ClientTimeout(total=10)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        while not stop.is_set():
+            try:
+                async with http.get(rules.status_page_api) as resp:
+                    resp.raise_for_status()
+                    incidents = parse_unresolved_incidents(await resp.json(content_type=None))
+                await core.desk.sync_status_page(incidents)
+            except Exception as exc:  # a status page outage must not stop the desk
+                log.warning(
+                    "status page poll failed",
+                    extra={"event": "status_page_failed", "error": str(exc)[:200]},
+                )
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=rules.poll_seconds)
+            except TimeoutError:
+                pass

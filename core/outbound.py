@@ -19,6 +19,7 @@ class OutboundKind(StrEnum):
     TICKET_OPENED = "ticket_opened"  # first message of the customer's thread
     RELAY = "relay"  # words of the other side
     NOTICE = "notice"  # Helpline speaking (status change, failure warning, ...)
+    RATING_REQUEST = "rating_request"  # "how did we do?" with 1-5 buttons, after a close
 
 
 class Reaction(StrEnum):
@@ -33,6 +34,9 @@ class Outbound(BaseModel):
     author: str | None = None  # the person whose words are relayed
     author_is_staff: bool = False
     attachment: Attachment | None = None
+    broadcast: bool = False  # staff notices that should show in the channel, not only the thread
+    ping_group: str | None = None  # on-call user group / role to notify (the one ping allowed)
+    rating_closing: int | None = None  # which closing a rating request is for
 
 
 class OutboundFile(BaseModel):

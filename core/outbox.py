@@ -324,7 +324,7 @@ class DeliveryWorker:
                 thread = await transport.open_thread(dest, message, file, row.idem_key)
                 return {"thread": thread.model_dump(mode="json")}
             if op is Op.POST_CARD:
-                card = await load_card(session, row.ticket_id or 0)
+                card = await load_card(session, row.ticket_id or 0, self.clock())
                 if card is None:
                     raise DeliveryError("ticket no longer exists", permanent=True)
                 dest = Destination.model_validate(payload["dest"])
@@ -334,7 +334,7 @@ class DeliveryWorker:
                     "thread": posted.thread.model_dump(mode="json"),
                 }
             if op is Op.UPDATE_CARD:
-                card = await load_card(session, row.ticket_id or 0)
+                card = await load_card(session, row.ticket_id or 0, self.clock())
                 if card is None or ticket is None or ticket.staff_card is None:
                     raise DeliveryError("the ticket's card was never posted", permanent=True)
                 await transport.update_card(MessageRef.model_validate(ticket.staff_card), card)

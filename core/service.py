@@ -7,22 +7,24 @@ views (core.views); errors are domain exceptions (core.errors)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import guide
+from core import accounts, guide, timers
 from core.clock import Clock, utcnow
 from core.config import AccountConfig, DeskConfig
-from core.errors import DraftExpired, FieldError, NotAllowed, TicketNotFound
+from core.errors import DraftExpired, FieldError, NotAllowed, TicketNotFound, ValidationFailed
 from core.knowledge import (
     KnowledgeBase,
     extract_details,
     find_duplicate,
     missing_parts,
+    subject_similarity,
     suggest_articles,
 )
 from core.models import (
@@ -44,21 +46,30 @@ from core.models import (
 )
 from core.outbound import Outbound, OutboundKind
 from core.outbox import Outbox, Side, thread_key
+from core.reports import DeskReport, build_report
 from core.rules import secrets
 from core.rules.attachments import CheckedImage, check_image
 from core.rules.limits import check_body, check_category, check_subject
 from core.rules.priority import is_urgent
+from core.rules.sla import add_business_time, warning_time
 from core.rules.status import Event, next_status
+from core.rules.text import clean
 from core.storage.db import Database
 from core.storage.queries import load_card, to_card, to_summary
 from core.storage.tables import (
     AttachmentRow,
     DraftRow,
     EventRow,
+    IncidentAlertRow,
     IncidentRow,
     MessageRow,
+    RatingRow,
+    SnippetRow,
     TicketRow,
+    TimerRow,
 )
+from core.timers import TimerKind
+from core.transcripts import ExternalIncident, fill_snippet, transcript_markdown
 from core.views import (
     ArticleLink,
     CategoryChoice,
@@ -83,6 +94,8 @@ from core.views import (
 )
 
 _OPEN_STATES = (Status.OPEN.value, Status.WAITING_ON_CUSTOMER.value)
+# Subjects of different customers this alike, filed within the window, count as one burst.
+INCIDENT_SIMILARITY = 0.5
 
 
 @dataclass(frozen=True)
@@ -126,12 +139,21 @@ class SupportDesk:
 
     # ---- customer: Support Center and intake -------------------------------------------------
 
-    def account_of(self, who: Identity) -> AccountConfig:
-        return self.config.account_for(who.platform, who.workspace)
+    async def account_of(self, who: Identity) -> AccountConfig:
+        """The account that owns the person's workspace: as set by an operator in the
+        database, else as in the config file, else the workspace on its own on the default
+        plan."""
+        async with self.db.transaction() as session:
+            return await self._account(session, who.platform, who.workspace)
+
+    async def _account(
+        self, session: AsyncSession, platform: Platform, workspace: str
+    ) -> AccountConfig:
+        return await accounts.resolve(session, self.config, platform, workspace)
 
     async def support_center(self, customer: Identity, limit: int = 20) -> SupportCenterView:
-        account = self.account_of(customer)
         async with self.db.transaction() as session:
+            account = await self._account(session, customer.platform, customer.workspace)
             rows = (
                 await session.scalars(
                     select(TicketRow)
@@ -182,8 +204,8 @@ class SupportDesk:
         follows_ticket_id: int | None = None,
     ) -> IntakeForm:
         """What the new-ticket form shows. Cheap: adapters call it before opening a modal."""
-        account = self.account_of(customer)
         async with self.db.transaction() as session:
+            account = await self._account(session, customer.platform, customer.workspace)
             incident = await self._active_incident(session)
         limits = self.config.limits
         return IntakeForm(
@@ -493,7 +515,10 @@ class SupportDesk:
                 redaction is not None,
             )
             await session.flush()
-            self._change_status(session, ticket, transition.new_status, actor.label, now)
+            if ticket.first_response_at is None:
+                ticket.first_response_at = now
+            await self._stop_target(session, ticket)
+            await self._change_status(session, ticket, transition.new_status, actor.label, now)
             ticket.updated_at = now
             self._history(session, ticket.id, actor.label, "staff_reply", _preview(text), now)
             outbox = Outbox(session, self.clock)
@@ -535,8 +560,6 @@ class SupportDesk:
             ticket = await self._ticket_for_staff(session, thread, ticket_id)
             text, redaction = secrets.redact(body.strip())
             if not text:
-                from core.errors import ValidationFailed
-
                 raise ValidationFailed([FieldError("note", "The note is empty.")])
             self._add_message(
                 session,
@@ -564,7 +587,7 @@ class SupportDesk:
             before = Status(ticket.status)
             if before is status:
                 return to_summary(ticket)
-            self._change_status(session, ticket, status, actor.label, now)
+            await self._change_status(session, ticket, status, actor.label, now)
             ticket.updated_at = now
             outbox = Outbox(session, self.clock)
             if status is Status.CLOSED:
@@ -576,14 +599,14 @@ class SupportDesk:
                 if reason:
                     text = f"{text}\nReason: {reason}"
                 self._notice_to_customer(
-                    outbox, ticket, text, f"status:{ticket.id}:{now.isoformat()}"
+                    outbox, ticket, text, f"status:{ticket.id}:{uuid.uuid4().hex}"
                 )
             elif before is Status.CLOSED:
                 self._notice_to_customer(
                     outbox,
                     ticket,
                     f"Ticket #{ticket.id} was reopened by the support team.",
-                    f"status:{ticket.id}:{now.isoformat()}",
+                    f"status:{ticket.id}:{uuid.uuid4().hex}",
                 )
             await outbox.update_card(ticket.id, _staff_platform(ticket))
             summary = to_summary(ticket)
@@ -658,7 +681,7 @@ class SupportDesk:
             TicketRow.urgent.desc(), TicketRow.priority_rank, TicketRow.created_at, TicketRow.id
         ).limit(flt.limit)
         async with self.db.transaction() as session:
-            return [to_summary(r) for r in (await session.scalars(query)).all()]
+            return [to_summary(r, self.clock()) for r in (await session.scalars(query)).all()]
 
     async def my_tickets(
         self, customer: Identity, *, open_only: bool = False
@@ -668,7 +691,7 @@ class SupportDesk:
             query = query.where(TicketRow.status.in_(_OPEN_STATES))
         query = query.order_by(TicketRow.created_at.desc(), TicketRow.id.desc()).limit(50)
         async with self.db.transaction() as session:
-            return [to_summary(r) for r in (await session.scalars(query)).all()]
+            return [to_summary(r, self.clock()) for r in (await session.scalars(query)).all()]
 
     async def ticket_detail(self, ticket_id: int, *, viewer: Actor | None = None) -> TicketDetail:
         """Everything about a ticket. A customer viewer sees only their own ticket and no
@@ -677,7 +700,11 @@ class SupportDesk:
             ticket = await self._get_ticket(session, ticket_id)
             customer_view = viewer is not None and not viewer.is_staff
             if customer_view and viewer is not None:
-                if ticket.account_id != self.account_of(viewer.identity).id:
+                who = viewer.identity
+                if (
+                    ticket.account_id
+                    != (await self._account(session, who.platform, who.workspace)).id
+                ):
                     raise TicketNotFound(ticket_id)
             messages = (
                 await session.scalars(
@@ -730,7 +757,7 @@ class SupportDesk:
 
     async def card(self, ticket_id: int) -> TicketCard:
         async with self.db.transaction() as session:
-            card = await load_card(session, ticket_id)
+            card = await load_card(session, ticket_id, self.clock())
         if card is None:
             raise TicketNotFound(ticket_id)
         return card
@@ -789,6 +816,348 @@ class SupportDesk:
     async def active_incident(self) -> IncidentView | None:
         async with self.db.transaction() as session:
             return await self._active_incident(session)
+
+    # ---- desk operations: timers, ratings, snippets, transcripts, accounts, escalation ------
+
+    async def fire_timer(self, session: AsyncSession, timer: TimerRow) -> str:
+        """Apply a due timer, re-checking the ticket and the current configuration."""
+        ticket = await session.get(TicketRow, timer.ticket_id) if timer.ticket_id else None
+        if ticket is None:
+            return "no ticket"
+        kind = TimerKind(timer.kind)
+        now = self.clock()
+        outbox = Outbox(session, self.clock)
+        if kind in timers.AUTO_CLOSE_KINDS:
+            auto = self.config.auto_close
+            if not auto.enabled:
+                return "auto-close is off"
+            if (
+                ticket.status != Status.WAITING_ON_CUSTOMER.value
+                or ticket.waiting_since != timer.basis
+            ):
+                return "customer answered"
+            waiting_since = ticket.waiting_since
+            assert waiting_since is not None  # equal to the timer's basis, checked above
+            close_at = waiting_since + timedelta(days=auto.close_after_days)
+            if kind is TimerKind.AUTO_CLOSE_REMINDER:
+                self._notice_to_customer(
+                    outbox,
+                    ticket,
+                    f"We're waiting for your answer on ticket #{ticket.id}. If we don't hear from "
+                    f"you, it will close on {close_at:%d %b %Y}. Reply here to keep it open.",
+                    f"reminder:{ticket.id}:{timer.id}",
+                )
+                return "reminded"
+            if now < close_at:  # the window was made longer since this timer was set
+                timers.schedule(session, TimerKind.AUTO_CLOSE, ticket.id, close_at, waiting_since)
+                return "rescheduled"
+            await self._change_status(session, ticket, Status.CLOSED, "Helpline (auto-close)", now)
+            ticket.updated_at = now
+            self._notice_to_customer(
+                outbox,
+                ticket,
+                f"Ticket #{ticket.id} was closed because we didn't hear back. If the problem "
+                f"is still there, reply here within {self.config.reopen_window_days} days "
+                "to reopen it.",
+                f"autoclose:{ticket.id}:{timer.id}",
+            )
+            await outbox.update_card(ticket.id, _staff_platform(ticket))
+            return "closed"
+        if ticket.response_due_at != timer.basis or ticket.status == Status.CLOSED.value:
+            return "answered in time"
+        await outbox.update_card(ticket.id, _staff_platform(ticket))
+        if kind is TimerKind.TARGET_BREACH:
+            due = ticket.response_due_at
+            outbox.post(
+                key=f"breach:{ticket.id}:{timer.id}",
+                ticket_id=ticket.id,
+                side=Side.STAFF,
+                platform=_staff_platform(ticket),
+                message=Outbound(
+                    kind=OutboundKind.NOTICE,
+                    ticket_id=ticket.id,
+                    text=f"⏰ Ticket #{ticket.id} ({ticket.plan}) missed its response target "
+                    f"(due {due:%Y-%m-%d %H:%M} UTC): {ticket.subject}",
+                    broadcast=True,
+                ),
+            )
+            return "breach announced"
+        return "flagged nearing"
+
+    async def rate(
+        self,
+        customer: Identity,
+        ticket_id: int,
+        score: int,
+        comment: str = "",
+        *,
+        closing: int | None = None,
+    ) -> str:
+        """The customer's rating of a closed ticket: one per closing."""
+        if not 1 <= score <= 5:
+            raise ValidationFailed([FieldError("rating", "A rating is a number from 1 to 5.")])
+        now = self.clock()
+        async with self.db.transaction() as session:
+            ticket = await self._ticket_for_customer(session, customer, None, ticket_id)
+            closing = closing or ticket.close_count
+            if closing < 1:
+                raise ValidationFailed(
+                    [FieldError("rating", f"Ticket #{ticket.id} isn't closed yet.")]
+                )
+            exists_ = await session.scalar(
+                select(RatingRow.id).where(
+                    RatingRow.ticket_id == ticket.id, RatingRow.closing == closing
+                )
+            )
+            if exists_ is not None:
+                return f"You already rated ticket #{ticket.id}. Thank you!"
+            session.add(
+                RatingRow(
+                    ticket_id=ticket.id,
+                    closing=closing,
+                    score=score,
+                    comment=clean(comment)[:1000],
+                    at=now,
+                )
+            )
+            self._history(session, ticket.id, customer.display, "rated", f"{score}/5", now)
+            await Outbox(session, self.clock).update_card(ticket.id, _staff_platform(ticket))
+        self._notify()
+        return f"Thanks for rating ticket #{ticket_id}: {score}/5."
+
+    async def snippet_save(self, actor: Actor, name: str, body: str) -> None:
+        self._require_staff(actor)
+        name = name.strip().lower()
+        if not name or not name.replace("-", "").replace("_", "").isalnum() or len(name) > 64:
+            raise ValidationFailed(
+                [
+                    FieldError(
+                        "name",
+                        "A snippet name is one word of letters, digits, - or _ (at most 64).",
+                    )
+                ]
+            )
+        text, err = check_body(body, self.config.limits, "message")
+        if err:
+            raise ValidationFailed(
+                [FieldError("snippet", err.message.replace("message", "snippet"))]
+            )
+        async with self.db.transaction() as session:
+            row = await session.get(SnippetRow, name)
+            if row is None:
+                session.add(
+                    SnippetRow(
+                        name=name, body=text, updated_by=actor.label, updated_at=self.clock()
+                    )
+                )
+            else:
+                row.body, row.updated_by, row.updated_at = text, actor.label, self.clock()
+
+    async def snippets(self) -> list[tuple[str, str]]:
+        async with self.db.transaction() as session:
+            rows = (await session.scalars(select(SnippetRow).order_by(SnippetRow.name))).all()
+            return [(r.name, r.body) for r in rows]
+
+    async def snippet_delete(self, actor: Actor, name: str) -> bool:
+        self._require_staff(actor)
+        async with self.db.transaction() as session:
+            row = await session.get(SnippetRow, name.strip().lower())
+            if row is None:
+                return False
+            await session.delete(row)
+            return True
+
+    async def snippet_send(
+        self,
+        actor: Actor,
+        name: str,
+        *,
+        thread: ThreadRef | None = None,
+        ticket_id: int | None = None,
+        source_key: str | None = None,
+    ) -> ReplyResult:
+        """Send a canned reply with {customer}, {ticket} and {agent} filled in."""
+        self._require_staff(actor)
+        async with self.db.transaction() as session:
+            row = await session.get(SnippetRow, name.strip().lower())
+            if row is None:
+                raise ValidationFailed(
+                    [
+                        FieldError(
+                            "name",
+                            f"There is no snippet '{name}'. List them with /support snippet list.",
+                        )
+                    ]
+                )
+            ticket = await self._ticket_for_staff(session, thread, ticket_id)
+            body = fill_snippet(
+                row.body,
+                customer=ticket.customer_name or ticket.customer_user_id,
+                ticket=ticket.id,
+                agent=actor.identity.display,
+            )
+            tid = ticket.id
+        return await self.staff_reply(actor, body, ticket_id=tid, source_key=source_key)
+
+    async def request_transcript(
+        self, customer: Identity, *, thread: ThreadRef | None = None, ticket_id: int | None = None
+    ) -> int:
+        """Post the ticket's transcript (what the customer saw, no internal notes) into the
+        customer's thread."""
+        async with self.db.transaction() as session:
+            ticket = await self._ticket_for_customer(session, customer, thread, ticket_id)
+            tid = ticket.id
+        detail = await self.ticket_detail(tid, viewer=Actor(identity=customer))
+        async with self.db.transaction() as session:
+            ticket = await self._get_ticket(session, tid)
+            Outbox(session, self.clock).post(
+                key=f"transcript:{tid}:{uuid.uuid4().hex}",
+                ticket_id=tid,
+                side=Side.CUSTOMER,
+                platform=Platform(ticket.customer_platform),
+                message=Outbound(
+                    kind=OutboundKind.NOTICE,
+                    ticket_id=tid,
+                    text=transcript_markdown(detail, include_notes=False),
+                ),
+            )
+        self._notify()
+        return tid
+
+    async def export(self, since: datetime | None = None) -> AsyncIterator[TicketDetail]:
+        """Every ticket (created at or after ``since``) with its full history, oldest first."""
+        query = select(TicketRow.id).order_by(TicketRow.id)
+        if since is not None:
+            query = query.where(TicketRow.created_at >= since)
+        async with self.db.transaction() as session:
+            ids = list((await session.scalars(query)).all())
+        for tid in ids:
+            yield await self.ticket_detail(tid)
+
+    async def accounts(self) -> list[AccountConfig]:
+        async with self.db.transaction() as session:
+            return await accounts.list_all(session, self.config)
+
+    async def set_account(self, account_id: str, **fields: Any) -> AccountConfig:
+        async with self.db.transaction() as session:
+            return await accounts.upsert(session, self.config, account_id, self.clock(), **fields)
+
+    async def map_workspace(self, ref: str, account_id: str) -> None:
+        async with self.db.transaction() as session:
+            await accounts.map_workspace(session, self.config, ref, account_id, self.clock())
+
+    async def unmap_workspace(self, ref: str) -> bool:
+        async with self.db.transaction() as session:
+            return await accounts.unmap_workspace(session, ref)
+
+    async def escalate(self, actor: Actor, ticket_id: int) -> Created:
+        """White Label Lite: the account's own staff hand a ticket to the provider's desk. The
+        provider's staff see the account and the conversation; the end customer sees nothing
+        of it, and the escalation's thread lives in the account's own staff channel."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            ticket = await self._get_ticket(session, ticket_id, for_update=True)
+            who = actor.identity
+            account = await self._account(session, who.platform, who.workspace)
+            own_staff = account.white_label and account.id == ticket.account_id
+            if not (actor.is_staff or own_staff):
+                raise NotAllowed("Only the account's support team can escalate its tickets.")
+            if ticket.staff_thread is None and ticket.staff_destination is None:
+                raise NotAllowed("This ticket has no staff thread yet; try again in a moment.")
+            existing = await session.scalar(
+                select(TicketRow.id).where(TicketRow.escalated_from == ticket.id)
+            )
+            if existing is not None:
+                return self._created_view(await self._get_ticket(session, existing), already=True)
+            messages = (
+                await session.scalars(
+                    select(MessageRow)
+                    .where(
+                        MessageRow.ticket_id == ticket.id, MessageRow.kind != MessageKind.NOTE.value
+                    )
+                    .order_by(MessageRow.id)
+                )
+            ).all()
+            lines = [
+                f"Escalated by {who.display} of {account.name or account.id} from their "
+                f"ticket #{ticket.id}.",
+                "",
+            ]
+            lines += [f"{m.author_name or m.author_key}: {m.body}" for m in messages]
+            body = "\n".join(lines)
+            limit = self.config.limits.message_max
+            if len(body) > limit:
+                body = body[: limit - 1] + "…"
+            staff_dest = Destination.model_validate(ticket.staff_destination)
+            valid = _ValidDraft(
+                Category(ticket.category),
+                _preview(f"Escalated #{ticket.id}: {ticket.subject}", 150),
+                body,
+                None,
+                None,
+            )
+            row = await self._create(
+                session,
+                who,
+                valid,
+                now,
+                source_key=f"escalate:{ticket.id}",
+                offered=[],
+                duplicate_of=None,
+                follows=None,
+                reply_to=Destination(
+                    platform=staff_dest.platform,
+                    workspace=staff_dest.workspace,
+                    channel_id=staff_dest.channel_id,
+                ),
+                escalated_from=ticket.id,
+            )
+            row.account_id = ticket.account_id
+            self._history(
+                session, ticket.id, actor.label, "escalated", f"to the provider as #{row.id}", now
+            )
+            result = self._created_view(row)
+        self._notify()
+        return result
+
+    async def sync_status_page(self, incidents: Sequence[ExternalIncident]) -> None:
+        """Mirror a status page's unresolved incidents: new ones start, missing ones end."""
+        now = self.clock()
+        async with self.db.transaction() as session:
+            open_rows = (
+                await session.scalars(
+                    select(IncidentRow).where(
+                        IncidentRow.external_id.is_not(None), IncidentRow.ended_at.is_(None)
+                    )
+                )
+            ).all()
+            seen = {i.id for i in incidents}
+            for row in open_rows:
+                if row.external_id not in seen:
+                    row.ended_at = now
+            for incident in incidents:
+                existing = (
+                    await session.scalars(
+                        select(IncidentRow).where(IncidentRow.external_id == incident.id)
+                    )
+                ).first()
+                if existing is None:
+                    session.add(
+                        IncidentRow(
+                            text=incident.name,
+                            started_by="status page",
+                            started_at=incident.started_at or now,
+                            external_id=incident.id,
+                            url=incident.url,
+                        )
+                    )
+                else:
+                    existing.text, existing.url = incident.name, incident.url
+                    existing.ended_at = None
+
+    async def report(self, since: datetime | None = None) -> DeskReport:
+        async with self.db.transaction() as session:
+            return await build_report(session, since)
 
     # ---- internals -------------------------------------------------------------------------
 
@@ -923,7 +1292,7 @@ class SupportDesk:
                 "customer replied within the reopen window",
                 now,
             )
-        self._change_status(session, ticket, transition.new_status, customer.display, now)
+        await self._change_status(session, ticket, transition.new_status, customer.display, now)
         ticket.updated_at = now
         self._history(session, ticket.id, customer.display, "customer_reply", _preview(text), now)
         outbox = Outbox(session, self.clock)
@@ -972,15 +1341,77 @@ class SupportDesk:
         session.add(row)
         return row
 
-    def _change_status(
+    async def _change_status(
         self, session: AsyncSession, ticket: TicketRow, new: Status, actor: str, now: datetime
     ) -> None:
+        """Move a ticket to ``new`` and keep its timers in step: auto-close runs only while it
+        waits on the customer; a response target runs only while it waits on staff."""
         old = Status(ticket.status)
         if old is new:
             return
         ticket.status = new.value
         ticket.closed_at = now if new is Status.CLOSED else None
         self._history(session, ticket.id, actor, "status", f"{old.value} → {new.value}", now)
+        if old is Status.WAITING_ON_CUSTOMER:
+            ticket.waiting_since = None
+            await timers.cancel(session, ticket.id, timers.AUTO_CLOSE_KINDS)
+        if new is Status.WAITING_ON_CUSTOMER:
+            ticket.waiting_since = now
+            auto = self.config.auto_close
+            if auto.enabled:
+                timers.schedule(
+                    session,
+                    TimerKind.AUTO_CLOSE_REMINDER,
+                    ticket.id,
+                    now + timedelta(days=auto.remind_after_days),
+                    now,
+                )
+                timers.schedule(
+                    session,
+                    TimerKind.AUTO_CLOSE,
+                    ticket.id,
+                    now + timedelta(days=auto.close_after_days),
+                    now,
+                )
+        if new is Status.OPEN and ticket.response_due_at is None:
+            await self._start_target(session, ticket, now, first=ticket.first_response_at is None)
+        if new is Status.CLOSED:
+            await self._stop_target(session, ticket)
+            ticket.close_count += 1
+            Outbox(session, self.clock).post(
+                key=f"rating:{ticket.id}:{ticket.close_count}",
+                ticket_id=ticket.id,
+                side=Side.CUSTOMER,
+                platform=Platform(ticket.customer_platform),
+                message=Outbound(
+                    kind=OutboundKind.RATING_REQUEST,
+                    ticket_id=ticket.id,
+                    text=f"How did we do on ticket #{ticket.id}? Rate the help from 1 (poor) "
+                    "to 5 (great); a comment is welcome too.",
+                    rating_closing=ticket.close_count,
+                ),
+            )
+
+    async def _start_target(
+        self, session: AsyncSession, ticket: TicketRow, now: datetime, *, first: bool
+    ) -> None:
+        target = self.config.target_for(Plan(ticket.plan))
+        if target is None:
+            return
+        hours = target.first_response_hours if first else target.follow_up_hours
+        due = add_business_time(now, hours, self.config.business_hours)
+        warn = warning_time(due, hours, self.config.target_warning_fraction)
+        ticket.response_due_at = due
+        ticket.target_warn_at = warn
+        timers.schedule(session, TimerKind.TARGET_WARNING, ticket.id, max(warn, now), due)
+        timers.schedule(session, TimerKind.TARGET_BREACH, ticket.id, due, due)
+
+    async def _stop_target(self, session: AsyncSession, ticket: TicketRow) -> None:
+        if ticket.response_due_at is None:
+            return
+        ticket.response_due_at = None
+        ticket.target_warn_at = None
+        await timers.cancel(session, ticket.id, timers.TARGET_KINDS)
 
     def _history(
         self,
@@ -1016,8 +1447,9 @@ class SupportDesk:
         duplicate_of: int | None,
         follows: int | None,
         reply_to: Destination | None,
+        escalated_from: int | None = None,
     ) -> TicketRow:
-        account = self.account_of(customer)
+        account = await self._account(session, customer.platform, customer.workspace)
         attachment: Attachment | None = None
         if valid.image is not None and valid.data is not None:
             await self._put_blob(session, valid.image, valid.data, now)
@@ -1032,6 +1464,9 @@ class SupportDesk:
             if previous is None or previous.customer_key != customer.key:
                 follows = None
         staff_dest = self.config.route_for(valid.category)
+        if account.white_label and account.staff_channel and escalated_from is None:
+            # White Label Lite: the account's own customers reach the account's own staff.
+            staff_dest = Destination.parse(account.staff_channel)
         customer_dest = reply_to or Destination(
             platform=customer.platform, workspace=customer.workspace, user_id=customer.user_id
         )
@@ -1061,6 +1496,7 @@ class SupportDesk:
             offered_articles=offered,
             details=_details_dict(details),
             reopen_count=0,
+            escalated_from=escalated_from,
         )
         session.add(row)
         await session.flush()
@@ -1126,7 +1562,82 @@ class SupportDesk:
                 attachment=attachment,
             ),
         )
+        await self._start_target(session, row, now, first=True)
+        if row.urgent:
+            outbox.post(
+                key=f"urgent:{row.id}",
+                ticket_id=row.id,
+                side=Side.STAFF,
+                platform=staff_dest.platform,
+                message=Outbound(
+                    kind=OutboundKind.NOTICE,
+                    ticket_id=row.id,
+                    text=f"🚨 Urgent ticket #{row.id} from {customer.display} ({plan.value}): "
+                    f"{row.subject}",
+                    broadcast=True,
+                    ping_group=self._oncall_for(staff_dest.platform),
+                ),
+            )
+        await self._detect_incident(session, row, now)
         return row
+
+    def _oncall_for(self, platform: Platform) -> str | None:
+        if platform is Platform.SLACK:
+            return self.config.oncall.slack_usergroup
+        if platform is Platform.DISCORD:
+            return self.config.oncall.discord_role
+        return None
+
+    async def _detect_incident(self, session: AsyncSession, row: TicketRow, now: datetime) -> None:
+        """Several customers filing similar tickets within minutes may be an incident: tell
+        staff once per burst, with the tickets listed."""
+        rules = self.config.incidents
+        recent = (
+            await session.execute(
+                select(TicketRow.id, TicketRow.subject, TicketRow.customer_key)
+                .where(
+                    TicketRow.created_at >= now - timedelta(minutes=rules.window_minutes),
+                    TicketRow.id != row.id,
+                    TicketRow.customer_key != row.customer_key,
+                )
+                .order_by(TicketRow.id)
+                .limit(200)
+            )
+        ).all()
+        similar: dict[str, int] = {}
+        for other in recent:
+            if other.customer_key in similar:
+                continue
+            if subject_similarity(row.subject, other.subject) >= INCIDENT_SIMILARITY:
+                similar[other.customer_key] = other.id
+        if len(similar) + 1 < rules.min_tickets:
+            return
+        ids = sorted([*similar.values(), row.id])
+        recent_alerts = (
+            await session.scalars(
+                select(IncidentAlertRow.ticket_ids).where(
+                    IncidentAlertRow.at >= now - timedelta(minutes=2 * rules.window_minutes)
+                )
+            )
+        ).all()
+        if any(set(ids) & set(alerted or []) for alerted in recent_alerts):
+            return  # this burst was announced already
+        session.add(IncidentAlertRow(first_ticket_id=ids[0], ticket_ids=ids, at=now))
+        listed = ", ".join(f"#{i}" for i in ids)
+        Outbox(session, self.clock).post(
+            key=f"incident-alert:{ids[0]}",
+            ticket_id=row.id,
+            side=Side.STAFF,
+            platform=_staff_platform(row),
+            message=Outbound(
+                kind=OutboundKind.NOTICE,
+                ticket_id=row.id,
+                text=f"📣 {len(ids)} customers filed similar tickets within "
+                f"{rules.window_minutes} minutes ({listed}). This may be an incident: "
+                "consider `/support incident start`.",
+                broadcast=True,
+            ),
+        )
 
     async def _create_from_draft(
         self,
@@ -1247,7 +1758,7 @@ class SupportDesk:
                 ticket = await self._get_ticket(session, found, for_update=True)
         elif ticket_id is not None:
             ticket = await self._get_ticket(session, ticket_id, for_update=True)
-        account = self.account_of(customer).id
+        account = (await self._account(session, customer.platform, customer.workspace)).id
         if ticket is None or ticket.account_id != account:
             raise TicketNotFound(ticket_id if ticket_id is not None else "?")
         return ticket

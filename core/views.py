@@ -36,6 +36,8 @@ class TicketSummary:
     updated_at: datetime
     assignee: str | None = None
     customer: str = ""
+    response_due_at: datetime | None = None
+    target_state: str = "none"  # core.rules.sla.TargetState value
 
     @property
     def number(self) -> str:
@@ -213,6 +215,11 @@ class TicketCard:
     follows_ticket_id: int | None
     reopen_count: int
     message_count: int
+    response_due_at: datetime | None = None
+    target_state: str = "none"  # core.rules.sla.TargetState value
+    rating: int | None = None  # the latest satisfaction rating, 1-5
+    rating_comment: str = ""
+    escalated_from: int | None = None
 
     @property
     def number(self) -> str:

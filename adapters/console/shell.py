@@ -22,6 +22,7 @@ from core.errors import HelplineError
 from core.models import Actor, AttachmentIn, Category, Identity, Platform, Status, TicketDraft
 from core.outbox import DeliveryWorker
 from core.service import SupportDesk, TicketFilter
+from core.timers import TimerWorker
 from core.views import (
     Continued,
     Created,
@@ -51,6 +52,8 @@ As a customer
   file                        (after an article offer) still stuck: file the ticket
   reply N TEXT [| IMAGE_PATH] reply on ticket #N (as customer or staff, by who you are)
   tickets                     your tickets with status
+  rate N SCORE [COMMENT]      rate the help on closed ticket #N from 1 to 5
+  transcript N                post ticket #N's transcript into your thread
 
 As staff
   queue [CATEGORY|PLAN|unassigned|mine]   open tickets in priority order
@@ -61,6 +64,9 @@ As staff
   assign N [NAME|me|none]
   category N CATEGORY
   incident start TEXT | incident end
+  snippet add NAME TEXT       save a canned reply; {customer}, {ticket}, {agent} are filled in
+  snippet list | snippet send NAME N | snippet delete NAME
+  escalate N                  (White Label Lite) hand ticket #N to the provider's desk
 
 Other
   wait DURATION               move the console's clock forward, e.g. wait 8d, wait 3h
@@ -119,6 +125,7 @@ class ConsoleShell:
     ) -> None:
         self.desk = desk
         self.worker = worker
+        self.timers = TimerWorker(desk.db, desk, desk.clock)
         self.out = out
         self.clock = clock
         self.ask = ask  # None: scripted mode, fields come on the command line
@@ -148,6 +155,8 @@ class ConsoleShell:
             self.say(f"✗ {exc}")
         except ValueError as exc:
             self.say(f"✗ {exc}")
+        if self.timers is not None:
+            await self.timers.run_once()
         await self.worker.drain()
         return True
 
@@ -164,7 +173,7 @@ class ConsoleShell:
             platform=Platform.CONSOLE, workspace=workspace, user_id=name, name=name
         )
         self.state.role = "customer"
-        plan = self.desk.account_of(self.state.customer).plan
+        plan = (await self.desk.account_of(self.state.customer)).plan
         self.say(f"You are customer {name} (workspace {workspace}, plan {plan}).")
 
     async def cmd_staff(self, rest: str) -> None:
@@ -253,7 +262,7 @@ class ConsoleShell:
         todo = list(values)
         while True:
             for name in todo:
-                values[name] = self.ask(prompts[name])  # type: ignore[misc]
+                values[name] = self.ask(prompts[name])
             try:
                 image = _read_image(values["attachment"]) if values["attachment"].strip() else None
             except ValueError as exc:
@@ -427,6 +436,56 @@ class ConsoleShell:
             self.state.staff, _ticket_number(number), Category.parse(name)
         )
         self.say(f"✓ {t.number} is now in {t.category}")
+
+    async def cmd_rate(self, rest: str) -> None:
+        parts = rest.split(maxsplit=2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise ValueError("Write: rate N SCORE [COMMENT], with a score from 1 to 5.")
+        self.say(
+            await self.desk.rate(
+                self.state.customer,
+                _ticket_number(parts[0]),
+                int(parts[1]),
+                parts[2] if len(parts) > 2 else "",
+            )
+        )
+
+    async def cmd_transcript(self, rest: str) -> None:
+        tid = await self.desk.request_transcript(
+            self.state.customer, ticket_id=_ticket_number(rest)
+        )
+        self.say(f"✓ The transcript of #{tid} is on its way to your thread.")
+
+    async def cmd_snippet(self, rest: str) -> None:
+        action, _, args = rest.partition(" ")
+        if action == "add":
+            name, _, body = args.strip().partition(" ")
+            await self.desk.snippet_save(self.state.staff, name, body)
+            self.say(f"✓ Snippet '{name.lower()}' saved.")
+        elif action == "list":
+            for name, body in await self.desk.snippets():
+                self.say(f"  {name}: {body}")
+        elif action == "send":
+            name, _, number = args.strip().partition(" ")
+            result = await self.desk.snippet_send(
+                self.state.staff, name, ticket_id=_ticket_number(number)
+            )
+            if isinstance(result, ReplyRefused):
+                self.say(f"✗ {result.reason}")
+            else:
+                self.say(f"✓ Snippet '{name}' sent on #{result.ticket_id}")
+        elif action == "delete":
+            gone = await self.desk.snippet_delete(self.state.staff, args)
+            self.say("✓ Deleted." if gone else f"There is no snippet '{args.strip()}'.")
+        else:
+            raise ValueError("Write: snippet add NAME TEXT | list | send NAME N | delete NAME")
+
+    async def cmd_escalate(self, rest: str) -> None:
+        actor = (
+            self.state.staff if self.state.role == "staff" else Actor(identity=self.state.customer)
+        )
+        created = await self.desk.escalate(actor, _ticket_number(rest))
+        self.say(f"✓ Escalated to the provider as {created.ticket.number}")
 
     async def cmd_incident(self, rest: str) -> None:
         action, _, text = rest.partition(" ")

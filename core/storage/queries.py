@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import utcnow
 from core.models import Category, Plan, Status
-from core.storage.tables import MessageRow, TicketRow
+from core.rules.sla import TargetState
+from core.storage.tables import MessageRow, RatingRow, TicketRow
 from core.views import TicketCard, TicketSummary
 
 
@@ -21,7 +25,19 @@ def priority_label(urgent: bool, plan: Plan) -> str:
     }[plan]
 
 
-def to_summary(row: TicketRow) -> TicketSummary:
+def target_state(row: TicketRow, now: datetime | None = None) -> TargetState:
+    """How the ticket stands against its response target right now."""
+    if row.response_due_at is None:
+        return TargetState.NONE
+    now = now or utcnow()
+    if now >= row.response_due_at:
+        return TargetState.BREACHED
+    if row.target_warn_at is not None and now >= row.target_warn_at:
+        return TargetState.NEARING
+    return TargetState.ON_TRACK
+
+
+def to_summary(row: TicketRow, now: datetime | None = None) -> TicketSummary:
     return TicketSummary(
         id=row.id,
         subject=row.subject,
@@ -33,20 +49,35 @@ def to_summary(row: TicketRow) -> TicketSummary:
         updated_at=row.updated_at,
         assignee=row.assignee,
         customer=row.customer_name or row.customer_user_id,
+        response_due_at=row.response_due_at,
+        target_state=target_state(row, now).value,
     )
 
 
-async def load_card(session: AsyncSession, ticket_id: int) -> TicketCard | None:
+async def load_card(
+    session: AsyncSession, ticket_id: int, now: datetime | None = None
+) -> TicketCard | None:
     row = await session.get(TicketRow, ticket_id)
     if row is None:
         return None
     count = await session.scalar(
         select(func.count()).select_from(MessageRow).where(MessageRow.ticket_id == ticket_id)
     )
-    return to_card(row, int(count or 0))
+    rating = (
+        await session.scalars(
+            select(RatingRow).where(RatingRow.ticket_id == ticket_id).order_by(RatingRow.id.desc())
+        )
+    ).first()
+    return to_card(row, int(count or 0), now=now, rating=rating)
 
 
-def to_card(row: TicketRow, message_count: int) -> TicketCard:
+def to_card(
+    row: TicketRow,
+    message_count: int,
+    *,
+    now: datetime | None = None,
+    rating: RatingRow | None = None,
+) -> TicketCard:
     plan = Plan(row.plan)
     offered = [str(slug) for slug in (row.offered_articles or [])]
     return TicketCard(
@@ -70,4 +101,9 @@ def to_card(row: TicketRow, message_count: int) -> TicketCard:
         follows_ticket_id=row.follows_ticket_id,
         reopen_count=row.reopen_count,
         message_count=message_count,
+        response_due_at=row.response_due_at,
+        target_state=target_state(row, now).value,
+        rating=rating.score if rating else None,
+        rating_comment=rating.comment if rating else "",
+        escalated_from=row.escalated_from,
     )

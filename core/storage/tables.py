@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -85,6 +86,12 @@ class TicketRow(Base):
     offered_articles: Mapped[list[Any]] = mapped_column(JSON, default=list)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    close_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    waiting_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    target_warn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalated_from: Mapped[int | None] = mapped_column(Integer)
 
     __table_args__ = (
         Index("ix_tickets_customer_recent", "customer_key", "created_at"),
@@ -199,7 +206,91 @@ class IncidentRow(Base):
     __tablename__ = "incidents"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    url: Mapped[str | None] = mapped_column(String(512))
     text: Mapped[str] = mapped_column(Text)
     started_by: Mapped[str] = mapped_column(String(255))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("external_id", name="uq_incidents_external_id"),)
+
+
+class TimerRow(Base):
+    """Something that must happen at a time: a reminder, an auto-close, a response-target
+    warning or breach. Kept in the database so it survives restarts and fires once across
+    processes; the handler re-checks the ticket when it fires."""
+
+    __tablename__ = "timers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    ticket_id: Mapped[int | None] = mapped_column(Integer)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    basis: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    outcome: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_timers_due", "state", "due_at"),
+        Index("ix_timers_ticket", "ticket_id", "state"),
+    )
+
+
+class RatingRow(Base):
+    """The customer's satisfaction rating: one per closing of a ticket."""
+
+    __tablename__ = "ratings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    closing: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int] = mapped_column(SmallInteger)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("ticket_id", "closing", name="uq_ratings_closing"),)
+
+
+class SnippetRow(Base):
+    __tablename__ = "snippets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    updated_by: Mapped[str] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AccountRow(Base):
+    """An account set by an operator (`helpline accounts ...`); overrides the config file."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    plan: Mapped[str] = mapped_column(String(16))
+    white_label: Mapped[bool] = mapped_column(Boolean, default=False)
+    staff_channel: Mapped[str | None] = mapped_column(String(255))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class WorkspaceRow(Base):
+    __tablename__ = "account_workspaces"
+
+    workspace: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+
+
+class IncidentAlertRow(Base):
+    """A burst of similar tickets already announced to staff, so it is announced once."""
+
+    __tablename__ = "incident_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    first_ticket_id: Mapped[int] = mapped_column(Integer, unique=True)
+    ticket_ids: Mapped[list[Any]] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

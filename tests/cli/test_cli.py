@@ -62,7 +62,8 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
     first = helpline(tmp_path, "db", "upgrade")
     second = helpline(tmp_path, "db", "upgrade")
     assert first.returncode == second.returncode == 0
-    assert "revision 0001" in second.stdout
+    assert second.stdout == first.stdout and "Schema is up to date (revision 0" in first.stdout
+    assert helpline(tmp_path, "db", "current").stdout.strip() in first.stdout
 
 
 def test_config_check_masks_secrets_and_reports_bad_toml(tmp_path: Path) -> None:

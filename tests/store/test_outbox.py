@@ -195,5 +195,7 @@ async def test_two_workers_racing_deliver_each_row_once(
     wb = DeliveryWorker(desk.db, {Platform.CONSOLE: b}, clock=clock, batch=3)
     await asyncio.gather(wa.drain(), wb.drain())
     keys = [s.key for s in a.sent + b.sent if s.key]
-    assert len(keys) == len(set(keys)) == 45
-    assert all(r.state == "done" for r in await rows(desk.db))
+    all_rows = await rows(desk.db)
+    assert len(all_rows) >= 45
+    assert sorted(keys) == sorted(r.idem_key for r in all_rows)  # each row delivered once
+    assert all(r.state == "done" for r in all_rows)
