@@ -679,6 +679,75 @@ class FakeDiscord:
             lambda: f"{shards} identified session(s); identifies seen: {self.identifies}",
         )
 
+    async def wait_until(
+        self,
+        check: Callable[[], bool],
+        what: str = "a condition",
+        timeout: float = 5.0,  # noqa: ASYNC109 - on expiry it fails the test, saying what
+    ) -> None:
+        """Wait until `check()` holds; it is re-evaluated after every request the fake sees."""
+        await self._wait_until(check, timeout, lambda: f"{what}; calls seen: {self.call_log}")
+
+    async def wait_sent(
+        self,
+        predicate: Callable[[SentMessage], bool],
+        count: int = 1,
+        timeout: float = 5.0,  # noqa: ASYNC109 - on expiry it fails the test, saying what
+    ) -> list[SentMessage]:
+        """Wait until `count` messages the bot created match `predicate`; returns them all."""
+
+        def found() -> list[SentMessage]:
+            return [s for s in self._sent.values() if predicate(s)]
+
+        await self._wait_until(
+            lambda: len(found()) >= count,
+            timeout,
+            lambda: f"{count} sent message(s) matching; sent so far: "
+            + ", ".join(repr(s.message.get("content", "")[:60]) for s in self._sent.values()),
+        )
+        return found()
+
+    def original_response(self, interaction: SentInteraction) -> JSON | None:
+        """The message that answers an interaction (after a deferral: once filled in)."""
+        if interaction.original_message_id is None:
+            return None
+        return self._messages.get(interaction.original_message_id)
+
+    async def wait_response(
+        self,
+        interaction: SentInteraction,
+        timeout: float = 5.0,  # noqa: ASYNC109 - on expiry it fails the test, saying what
+    ) -> JSON:
+        """Wait for the message that answers an interaction: sent at once, or deferred and
+        then completed by the first follow-up (or edited in place for a component)."""
+
+        def ready() -> bool:
+            message = self.original_response(interaction)
+            if message is None:
+                return False
+            if message["flags"] & MESSAGE_FLAG_LOADING:
+                return False
+            callback = next((c for c in self.callbacks if c.interaction is interaction), None)
+            if callback is not None and callback.type == CALLBACK_DEFERRED_UPDATE_MESSAGE:
+                # Deferred update: done once the message has been edited after the click.
+                return any(
+                    c.method == "PATCH" and interaction.token in c.path and c.status == 200
+                    for c in self.call_log
+                )
+            return True
+
+        await self._wait_until(
+            ready, timeout, lambda: f"the response to interaction {interaction.id}; calls seen: "
+            + ", ".join(repr(c) for c in self.call_log)
+        )
+        message = self.original_response(interaction)
+        assert message is not None
+        return message
+
+    def member_payload(self, user: JSON, roles: Sequence[int | str] = ()) -> JSON:
+        """A member object for `add_guild(members=...)`: `user` holding `roles`."""
+        return {"user": user, "roles": [str(r) for r in roles]}
+
     async def wait_gateway_op(
         self,
         op: int,
@@ -1236,15 +1305,26 @@ class FakeDiscord:
         author: JSON | None = None,
         attachments: Sequence[JSON] = (),
         mentions: Sequence[JSON] = (),
+        reply_to: JSON | None = None,
     ) -> JSON:
-        """A user posts a message: stored, then dispatched as MESSAGE_CREATE (intents apply)."""
+        """A user posts a message: stored, then dispatched as MESSAGE_CREATE (intents apply).
+
+        `reply_to` makes it a reply (Discord's "Reply") to that message."""
+        reference = None
+        if reply_to is not None:
+            reference = {"message_id": reply_to["id"], "channel_id": reply_to["channel_id"]}
+            if reply_to.get("guild_id"):
+                reference["guild_id"] = reply_to["guild_id"]
         message = self._new_message(
             channel_id,
             author=author or self.customer,
             content=content,
             attachments=list(attachments),
             mentions=list(mentions),
+            message_reference=reference,
         )
+        if reply_to is not None:
+            message["referenced_message"] = self._messages.get(int(reply_to["id"]), reply_to)
         await self._broadcast_message_event("MESSAGE_CREATE", message)
         return message
 
@@ -1517,6 +1597,8 @@ class FakeDiscord:
         r.add_delete(reaction, self._remove_reaction)
         r.add_post(api + "/channels/{channel_id}/typing", self._typing)
         r.add_post(api + "/channels/{channel_id}/threads", self._create_thread)
+        r.add_post(api + "/channels/{channel_id}/messages/{message_id}/threads",
+                   self._create_thread_from_message)
         r.add_put(api + "/channels/{channel_id}/thread-members/{user_id}", self._add_thread_member)
         r.add_delete(
             api + "/channels/{channel_id}/thread-members/{user_id}", self._remove_thread_member
@@ -1944,6 +2026,53 @@ class FakeDiscord:
             thread["thread_metadata"]["invitable"] = bool(body.get("invitable", True))
         guild.threads[thread_id] = thread
         guild.thread_members[thread_id] = {int(self.bot_user["id"])}
+        if self._current:
+            await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        return _json_response(thread, status=201)
+
+    async def _create_thread_from_message(self, request: web.Request) -> web.Response:
+        """A public thread started from a message: Discord gives it the message's id, and a
+        second attempt on the same message fails with code 160004."""
+        parent = self._find_channel(int(request.match_info["channel_id"]))
+        message = self._channel_message(request)
+        if parent is None or "guild_id" not in parent or message is None:
+            return _error(404, "Unknown Message", 10008)
+        guild = self._guilds[int(parent["guild_id"])]
+        thread_id = int(message["id"])
+        if thread_id in guild.threads:
+            return _error(400, "A thread has already been created for this message", 160004)
+        body = self._body(request)
+        now = _now_iso()
+        thread: JSON = {
+            "id": str(thread_id),
+            "type": CHANNEL_PUBLIC_THREAD,
+            "guild_id": parent["guild_id"],
+            "parent_id": parent["id"],
+            "owner_id": self.bot_user["id"],
+            "name": body["name"],
+            "last_message_id": None,
+            "message_count": 0,
+            "total_message_sent": 0,
+            "member_count": 1,
+            "rate_limit_per_user": 0,
+            "flags": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": body.get("auto_archive_duration") or 4320,
+                "archive_timestamp": now,
+                "locked": False,
+                "create_timestamp": now,
+            },
+            "member": {
+                "id": str(thread_id),
+                "user_id": self.bot_user["id"],
+                "join_timestamp": now,
+                "flags": 0,
+            },
+        }
+        guild.threads[thread_id] = thread
+        guild.thread_members[thread_id] = {int(self.bot_user["id"])}
+        message["thread"] = thread
         if self._current:
             await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return _json_response(thread, status=201)
