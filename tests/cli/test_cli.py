@@ -123,3 +123,30 @@ def _platform_ws(ref: str):  # type: ignore[no-untyped-def]
 
     platform, ws = ref.split(":")
     return Platform(platform), ws
+
+
+def test_accounts_report_and_export_from_the_command_line(tmp_path: Path) -> None:
+    assert helpline(tmp_path, "accounts", "set", "acme", "--name", "Acme", "--plan", "Agency"
+                    ).returncode == 0
+    assert helpline(tmp_path, "accounts", "map", "console:local", "acme").returncode == 0
+    listed = json.loads(helpline(tmp_path, "accounts", "list", "--json").stdout)
+    assert listed == [{"id": "acme", "name": "Acme", "plan": "Agency", "white_label": False,
+                       "staff_channel": None, "workspaces": ["console:local"]}]
+    bad = helpline(tmp_path, "accounts", "map", "myspace", "acme")
+    assert bad.returncode == 1 and "slack:TEAM_ID" in bad.stderr
+    script = ("new Billing | Copy of invoice INV-2024-0415 | Please send a copy of invoice "
+              "INV-2024-0415 for our accountant.\nstaff sam\nreply 1 Sent it to you just now.\n"
+              "note 1 internal remark for the team\nclose 1\ncustomer alice\nrate 1 5 great\n")
+    out = helpline(tmp_path, "console", stdin=script).stdout
+    assert "Thanks for rating ticket #1: 5/5." in out
+    report = json.loads(helpline(tmp_path, "report", "--json").stdout)
+    assert report["total"]["tickets"] == 1 and report["by_plan"]["Agency"]["satisfaction_avg"] == 5
+    table = helpline(tmp_path, "report").stdout
+    assert "By plan" in table and "Agency" in table
+    export = tmp_path / "export.jsonl"
+    assert helpline(tmp_path, "tickets", "export", "--output", str(export)).returncode == 0
+    [record] = [json.loads(line) for line in export.read_text().splitlines()]
+    assert record["id"] == 1 and any(m["kind"] == "note" for m in record["messages"])
+    md = helpline(tmp_path, "tickets", "export", "--format", "markdown", "--since", "2999-01-01")
+    assert md.returncode == 0 and md.stdout == ""
+    assert helpline(tmp_path, "report", "--since", "yesterday").returncode == 2
