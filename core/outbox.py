@@ -20,7 +20,7 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -313,32 +313,53 @@ class DeliveryWorker:
         await self._settle_success(row, result)
 
     async def _perform(self, transport: Transport, row: OutboxRow) -> dict[str, Any]:
+        """Load what the delivery needs in a short read, then call the platform with no
+        transaction open (a slow platform must not hold database locks)."""
+        call = await self._prepare(transport, row)
+        return await call()
+
+    async def _prepare(
+        self, transport: Transport, row: OutboxRow
+    ) -> Callable[[], Awaitable[dict[str, Any]]]:
         op = Op(row.op)
         payload = row.payload
+        key = row.idem_key
         async with self.db.sessions() as session:
             ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
             if op is Op.OPEN_THREAD:
                 message = Outbound.model_validate(payload["message"])
                 dest = Destination.model_validate(payload["dest"])
                 file = await _load_file(session, message)
-                thread = await transport.open_thread(dest, message, file, row.idem_key)
-                return {"thread": thread.model_dump(mode="json")}
-            if op is Op.POST_CARD:
+
+                async def open_thread() -> dict[str, Any]:
+                    thread = await transport.open_thread(dest, message, file, key)
+                    return {"thread": thread.model_dump(mode="json")}
+
+                return open_thread
+            if op in (Op.POST_CARD, Op.UPDATE_CARD):
                 card = await load_card(session, row.ticket_id or 0, self.clock())
-                if card is None:
+                if card is None or ticket is None:
                     raise DeliveryError("ticket no longer exists", permanent=True)
-                dest = Destination.model_validate(payload["dest"])
-                posted = await transport.post_card(dest, card, row.idem_key)
-                return {
-                    "card": posted.card.model_dump(mode="json"),
-                    "thread": posted.thread.model_dump(mode="json"),
-                }
-            if op is Op.UPDATE_CARD:
-                card = await load_card(session, row.ticket_id or 0, self.clock())
-                if card is None or ticket is None or ticket.staff_card is None:
+                if op is Op.POST_CARD:
+                    dest = Destination.model_validate(payload["dest"])
+
+                    async def post_card() -> dict[str, Any]:
+                        posted = await transport.post_card(dest, card, key)
+                        return {
+                            "card": posted.card.model_dump(mode="json"),
+                            "thread": posted.thread.model_dump(mode="json"),
+                        }
+
+                    return post_card
+                if ticket.staff_card is None:
                     raise DeliveryError("the ticket's card was never posted", permanent=True)
-                await transport.update_card(MessageRef.model_validate(ticket.staff_card), card)
-                return {}
+                card_ref = MessageRef.model_validate(ticket.staff_card)
+
+                async def update_card() -> dict[str, Any]:
+                    await transport.update_card(card_ref, card)
+                    return {}
+
+                return update_card
             if op is Op.POST:
                 if ticket is None:
                     raise DeliveryError("ticket no longer exists", permanent=True)
@@ -350,17 +371,24 @@ class DeliveryWorker:
                     raise DeliveryError(
                         f"the {side} thread of #{ticket.id} was never opened", permanent=True
                     )
+                thread = ThreadRef.model_validate(raw_thread)
                 message = Outbound.model_validate(payload["message"])
                 file = await _load_file(session, message)
-                ref = await transport.post(
-                    ThreadRef.model_validate(raw_thread), message, file, row.idem_key
-                )
-                return {"message": ref.model_dump(mode="json")}
+
+                async def post() -> dict[str, Any]:
+                    ref = await transport.post(thread, message, file, key)
+                    return {"message": ref.model_dump(mode="json")}
+
+                return post
             if op is Op.REACT:
-                await transport.react(
-                    MessageRef.model_validate(payload["ref"]), Reaction(payload["reaction"])
-                )
-                return {}
+                ref = MessageRef.model_validate(payload["ref"])
+                reaction = Reaction(payload["reaction"])
+
+                async def react() -> dict[str, Any]:
+                    await transport.react(ref, reaction)
+                    return {}
+
+                return react
         raise DeliveryError(f"unknown outbox operation {row.op}", permanent=True)
 
     async def _settle_success(self, row: OutboxRow, result: dict[str, Any]) -> None:

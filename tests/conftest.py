@@ -8,6 +8,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -47,7 +48,9 @@ def _postgres_reachable() -> str | None:
         await conn.close()
 
     try:
-        asyncio.run(probe())
+        # In a thread of its own: this may be asked from inside a running event loop.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, probe()).result()
     except Exception as exc:
         return f"PostgreSQL not reachable at {POSTGRES_URL} ({exc.__class__.__name__}: {exc})"
     return None

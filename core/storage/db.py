@@ -46,6 +46,7 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **engine_args)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -82,12 +83,21 @@ def _upgrade(connection: Connection, url: str, revision: str) -> None:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not the driver, decide when a transaction begins (see below).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    """Take SQLite's write lock when a transaction starts, not halfway through it: two
+    transactions that both read and then write would otherwise fail with "database is locked"
+    instead of waiting for each other. Readers are not blocked (WAL)."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _is_unavailable(exc: BaseException) -> bool:
