@@ -74,7 +74,7 @@ async def test_reply_and_close_at_once_leave_a_consistent_ticket(desk: SupportDe
     created = await desk.submit(ALICE, DRAFT)
     assert isinstance(created, Created)
     t = created.ticket.id
-    reply, closed = await asyncio.gather(
+    reply, _closed = await asyncio.gather(
         desk.staff_reply(SAM, "Here is the copy you asked for.", ticket_id=t),
         desk.set_status(KIM, t, Status.CLOSED),
     )
