@@ -19,9 +19,7 @@ class TicketPart(Enum):
     """A part of a good ticket, with the guide's advice for when it is missing."""
 
     GOAL = "Say what you were trying to do — the goal, not just the error."
-    WHAT_HAPPENED = (
-        "Say what actually happened — the specific error message, status, or behaviour."
-    )
+    WHAT_HAPPENED = "Say what actually happened — the specific error message, status, or behaviour."
     WHAT_YOU_TRIED = (
         "Say what you've already tried — links to docs you read, settings you changed, "
         "restarts you did."

@@ -86,8 +86,7 @@ class TicketDetails:
     @property
     def is_empty(self) -> bool:
         return not (
-            self.domains or self.mailboxes or self.invoice_ids or self.smtp_codes
-            or self.timestamps
+            self.domains or self.mailboxes or self.invoice_ids or self.smtp_codes or self.timestamps
         )
 
 

@@ -71,23 +71,61 @@ _EXCLUSIVE_GROUPS: tuple[frozenset[str], ...] = (
     frozenset({"spf", "dkim", "dmarc", "mx", "cname", "ptr"}),
     frozenset({"imap", "smtp", "pop3", "pop"}),
     frozenset({"send", "receive", "outgoing"}),
-    frozenset({"refund", "copy", "cancel", "upgrade", "downgrade", "restore", "vat",
-               "transfer", "increase"}),
+    frozenset(
+        {
+            "refund",
+            "copy",
+            "cancel",
+            "upgrade",
+            "downgrade",
+            "restore",
+            "vat",
+            "transfer",
+            "increase",
+        }
+    ),
     frozenset({"nano", "starter", "pro", "agency"}),
     frozenset({"iphone", "ipad", "android", "mac", "macos", "windows", "linux"}),
     frozenset({"webmail", "dashboard"}),
+    frozenset({"add", "remove"}),
+    frozenset({"enable", "disable"}),
 )
+
+
 # Subjects are compared after canonicalisation, so group members are canonicalised too.
+def _word(surface: str) -> str:
+    """The canonical word a subject uses for ``surface``: its first token ("spf" is also
+    "record" to the matcher, but "spf" is what tells two subjects apart)."""
+    return canonical(surface).split()[0]
+
+
 _GROUP_OF: dict[str, int] = {
-    canonical(w): i for i, group in enumerate(_EXCLUSIVE_GROUPS) for w in group
+    _word(w): i for i, group in enumerate(_EXCLUSIVE_GROUPS) for w in group
 }
 # Words that mean the same in a subject, beyond the shared synonyms of core.knowledge.text
 # (written as surface words, canonicalised like the subjects).
 _SAME: dict[str, str] = {
-    canonical(word): canonical(meaning)
+    _word(word): _word(meaning)
     for word, meaning in {
-        "outgoing": "send", "decline": "fail", "unauthorized": "auth", "unauthorised": "auth",
-        "authentication": "auth", "authorization": "auth", "authorisation": "auth",
+        "outgoing": "send",
+        "decline": "fail",
+        # asking to lift a suspension is the suspension ticket
+        "unblock": "suspend",
+        "unsuspend": "suspend",
+        "reinstate": "suspend",
+        "reactivate": "suspend",
+        "lift": "suspend",
+        # in a subject the card is the payment: "card declined" / "payment declined"
+        "card": "payment",
+        # the lost 2FA "device" is the phone
+        "device": "phone",
+        "create": "add",
+        "delete": "remove",
+        "unauthorized": "auth",
+        "unauthorised": "auth",
+        "authentication": "auth",
+        "authorization": "auth",
+        "authorisation": "auth",
     }.items()
 }
 # Host names whose first label says what the subject is about ("imap.example.net").
@@ -98,8 +136,11 @@ _DURATION_RE = re.compile(r"\b(\d+)\s*(?:h|hrs?|hours?)\b|\b(\d+)\s*(?:d|days?)\
 _WEAK = frozenset(
     canonical(word)
     for word in """not email work issue problem error question request need want get can able
-    account mailbox ticket support trekmail message return show keep say happen""".split()
+    account mailbox ticket support trekmail message return show keep say happen
+    pending stuck folder recipient due""".split()
 )
+_DURATION_WORD_RE = re.compile(r"^\d+[hd]$")
+_NON_DIGIT_RE = re.compile(r"\D+")
 _GENERIC = _WEAK | frozenset(
     canonical(word) for word in "hi hello hey help support urgent thank thanks".split()
 )
@@ -115,7 +156,8 @@ any naming the same identifier) are compared in full."""
 
 
 def _weight(word: str) -> float:
-    if word in _WEAK:
+    # "after 24 hours" is detail, not a different problem
+    if word in _WEAK or _DURATION_WORD_RE.match(word):
         return WEIGHT_WEAK
     if word in _GROUP_OF:
         return WEIGHT_DISTINCTIVE
@@ -135,7 +177,7 @@ class _Subject:
 
 
 def _duration(match: re.Match[str]) -> str:
-    """"24 hours", "24h" and "24 hrs" are the same word."""
+    """ "24 hours", "24h" and "24 hrs" are the same word."""
     hours, days = match.group(1), match.group(2)
     return f" {hours}h " if hours else f" {days}d "
 
@@ -144,7 +186,11 @@ def _duration(match: re.Match[str]) -> str:
 def _analyse(subject: str) -> _Subject:
     text = _PREFIX_RE.sub("", subject).lower()
     identifiers: dict[str, set[str]] = {
-        "mailbox": set(), "domain": set(), "invoice": set(), "code": set(), "path": set(),
+        "mailbox": set(),
+        "domain": set(),
+        "invoice": set(),
+        "code": set(),
+        "path": set(),
         "month": set(),
     }
     # Each identifier pattern needs a marker character; most subjects have none of them.
@@ -201,8 +247,7 @@ def _conflicts(a: _Subject, b: _Subject) -> bool:
         if values and other and not values & other:
             return True
     return any(
-        group in b.groups and not members & b.groups[group]
-        for group, members in a.groups.items()
+        group in b.groups and not members & b.groups[group] for group, members in a.groups.items()
     )
 
 
@@ -269,20 +314,28 @@ def _preselect(new: _Subject, tickets: list[tuple[int, str]]) -> list[tuple[int,
     # cheap for all the tickets, the full comparison is for the few it keeps.
     subjects = [s for _, s in tickets]
     closest = process.extract(
-        new.plain, subjects, scorer=fuzz.token_set_ratio, processor=utils.default_process,
+        new.plain,
+        subjects,
+        scorer=fuzz.token_set_ratio,
+        processor=utils.default_process,
         limit=MAX_FULLY_COMPARED,
     )
     chosen = {index for _, _, index in closest}
     # A ticket naming the same address, domain, invoice number, code or path is always compared.
     markers = [
-        v for kind in ("mailbox", "domain", "invoice", "code", "path")
+        v
+        for kind in ("mailbox", "domain", "invoice", "code", "path")
         for v in new.identifiers[kind]
     ]
     if markers:
         for index, text in enumerate(subjects):
             lowered = text.lower()
-            digits = "".join(c for c in lowered if c.isdigit())
-            if any(m in lowered or m in digits for m in markers):
+            if any(m in lowered for m in markers):
+                chosen.add(index)
+                continue
+            # invoice numbers are kept as digits only ("INV-2024-0415" -> "20240415")
+            digits = _NON_DIGIT_RE.sub("", lowered)
+            if digits and any(m in digits for m in markers):
                 chosen.add(index)
     return [tickets[i] for i in sorted(chosen)]
 

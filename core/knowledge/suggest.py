@@ -8,6 +8,12 @@ Scoring, per article, from the article's own front matter (see :mod:`core.knowle
   least two of its words (or its only word) before it counts at all;
 - **keyword evidence** — each keyword whose words all occur adds confidence with diminishing
   returns; keywords never reach the threshold alone;
+- **core words** — a word found in at least :data:`CORE_SHARE` of an article's phrasings is
+  what the article is about ("password" for the password reset, "spam" for spam placement).
+  A phrasing counts only when the text has the phrasing's most central core word (the one in
+  most of the article's phrasings): "new mailbox" must not match "new password for mailbox",
+  nor "reset email goes to an old address" the title "Emails going to spam", on two words
+  out of three;
 - **exclusions** — a ``not_for`` cue found in order in the text multiplies the score by
   :data:`EXCLUSION_FACTOR`, which keeps the article below the threshold.
 
@@ -55,6 +61,12 @@ EXCLUSION_FACTOR = 0.3
 
 MIN_WORD_WEIGHT = 0.3
 
+CORE_SHARE = 0.5
+"""A word in at least this share of an article's phrasings (title included) is a core word."""
+
+CORE_MIN_PHRASINGS = 5
+"""Articles with fewer phrasings than this have no core words (too little to tell)."""
+
 NEGATION = "not"
 """Canonical negation token: it refines a phrasing but never makes one match on its own."""
 
@@ -65,6 +77,25 @@ def _needed(kind: str, tokens: Sequence[str]) -> int:
     if kind == "keyword":
         return max(1, len(content))
     return max(1, min(2, len(content)))
+
+
+def _core_shares(entries: Sequence[tuple[str, str, tuple[str, ...]]]) -> dict[str, float]:
+    """An article's core words, each with the share of its phrasings that contain it:
+    words in at least CORE_SHARE of them (negation never counts)."""
+    phrasings = [tokens for kind, _, tokens in entries if kind == "phrasing"]
+    if len(phrasings) < CORE_MIN_PHRASINGS:
+        return {}
+    counts = Counter(t for tokens in phrasings for t in set(tokens) if t != NEGATION)
+    return {t: n / len(phrasings) for t, n in counts.items() if n >= CORE_SHARE * len(phrasings)}
+
+
+def _required(core: dict[str, float], tokens: Sequence[str]) -> frozenset[str]:
+    """The core word(s) of a phrasing that most of the article's phrasings share."""
+    present = [t for t in tokens if t in core]
+    if not present:
+        return frozenset()
+    top = max(core[t] for t in present)
+    return frozenset(t for t in present if core[t] == top)
 
 
 @dataclass(frozen=True)
@@ -98,6 +129,7 @@ class _Pattern:
     total_weight: float
     needed: int  # matched words needed before the pattern counts, negation not included
     negated: bool  # the pattern contains the negation token
+    required: frozenset[str]  # the phrasing's most central core word(s): one must match
 
 
 @dataclass
@@ -147,6 +179,7 @@ class ArticleIndex:
         self.patterns: list[_Pattern] = []
         self.postings: dict[str, list[int]] = {}
         for article_number, entries in enumerate(per_article):
+            core = _core_shares(entries)
             for kind, text, tokens in entries:
                 pattern = _Pattern(
                     article=article_number,
@@ -156,6 +189,7 @@ class ArticleIndex:
                     total_weight=sum(self.weights[t] for t in tokens),
                     needed=_needed(kind, tokens),
                     negated=NEGATION in tokens,
+                    required=_required(core, tokens) if kind == "phrasing" else frozenset(),
                 )
                 number = len(self.patterns)
                 self.patterns.append(pattern)
@@ -189,6 +223,8 @@ class ArticleIndex:
                 matched_count -= 1
             if matched_count < pattern.needed:
                 continue
+            if pattern.required and pattern.required.isdisjoint(query):
+                continue
             found = evidence.get(pattern.article)
             if found is None:
                 found = evidence[pattern.article] = _ArticleEvidence()
@@ -217,9 +253,7 @@ class ArticleIndex:
 _Ranked = list[tuple[float, int, _ArticleEvidence]]
 
 
-def _ranked(
-    kb: KnowledgeBase, text: str, wanted: int, minimum: float
-) -> tuple[Analysis, _Ranked]:
+def _ranked(kb: KnowledgeBase, text: str, wanted: int, minimum: float) -> tuple[Analysis, _Ranked]:
     """The ``wanted`` best articles scoring at least ``minimum``, exclusions applied.
 
     Exclusions can only lower a score, so they are checked lazily in order of the score
