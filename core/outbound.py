@@ -79,3 +79,11 @@ class Transport(Protocol):
     async def update_card(self, ref: MessageRef, card: TicketCard) -> None: ...
 
     async def react(self, ref: MessageRef, reaction: Reaction) -> None: ...
+
+
+class RecoveringTransport(Transport, Protocol):
+    """A transport that can tell whether a post already reached the platform. The worker asks
+    it before posting again a message whose delivery was cut off by a crash, so that a restart
+    never posts twice (the key is the outbox row's idempotency key, carried with the post)."""
+
+    async def find_delivered(self, thread: ThreadRef, key: str) -> MessageRef | None: ...

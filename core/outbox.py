@@ -222,6 +222,7 @@ class DeliveryWorker:
         self.batch = batch
         self.backoff = backoff
         self._wake = asyncio.Event()
+        self._interrupted: dict[int, bool] = {}
 
     def wake(self) -> None:
         """Ask the loop to look for work now (called after a transaction that enqueued)."""
@@ -296,6 +297,9 @@ class DeliveryWorker:
                     .execution_options(synchronize_session=False)
                 )
                 if getattr(result, "rowcount", 0) == 1:
+                    # A row still marked as claimed by someone was being delivered when that
+                    # worker stopped: the platform may already have the message.
+                    self._interrupted[row.id] = row.claimed_by is not None
                     claimed.append(row)
         return claimed
 
@@ -375,7 +379,18 @@ class DeliveryWorker:
                 message = Outbound.model_validate(payload["message"])
                 file = await _load_file(session, message)
 
+                interrupted = self._interrupted.pop(row.id, False)
+
                 async def post() -> dict[str, Any]:
+                    find = getattr(transport, "find_delivered", None)
+                    if interrupted and find is not None:
+                        found = await find(thread, key)
+                        if found is not None:
+                            log.info(
+                                "delivery found after a restart",
+                                extra={"event": "delivery_recovered", "outbox_id": row.id},
+                            )
+                            return {"message": found.model_dump(mode="json"), "recovered": True}
                     ref = await transport.post(thread, message, file, key)
                     return {"message": ref.model_dump(mode="json")}
 
@@ -401,6 +416,7 @@ class DeliveryWorker:
                     state="done",
                     done_at=now,
                     result=result,
+                    claimed_by=None,
                     claimed_until=None,
                     attempts=OutboxRow.attempts + 1,
                     last_error=None,
@@ -470,6 +486,7 @@ class DeliveryWorker:
                     state="failed",
                     attempts=attempts,
                     last_error=exc.reason,
+                    claimed_by=None,
                     claimed_until=None,
                     done_at=now,
                 )

@@ -93,5 +93,13 @@ class RecordingTransport:
         self._maybe_fail("react")
         self.sent.append(Sent("react", "", reaction.value, None, ref.message_id))
 
+    async def find_delivered(self, thread: ThreadRef, key: str) -> MessageRef | None:
+        """Like a platform search for the outbox key carried in a message's metadata."""
+        for i, sent in enumerate(self.sent):
+            if sent.op == "post" and sent.key == key:
+                return MessageRef(platform=self.platform, workspace="w",
+                                  channel_id=thread.channel_id, message_id=f"found{i}")
+        return None
+
     def posts(self, target: str | None = None) -> list[Sent]:
         return [s for s in self.sent if s.op == "post" and (target is None or s.target == target)]

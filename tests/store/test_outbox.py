@@ -199,3 +199,23 @@ async def test_two_workers_racing_deliver_each_row_once(
     assert len(all_rows) >= 45
     assert sorted(keys) == sorted(r.idem_key for r in all_rows)  # each row delivered once
     assert all(r.state == "done" for r in all_rows)
+
+
+async def test_post_cut_off_by_a_crash_is_not_posted_again_after_restart(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    transport = RecordingTransport()
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock,
+                            lease=timedelta(seconds=60))
+    t = await ticket(desk)
+    await worker.drain()
+    await desk.staff_reply(SAM, "The fix is live, please try again.", ticket_id=t)
+    [row] = [r for r in await worker._claim() if r.op == "post"]
+    await worker._perform(transport, row)  # the platform got it; then the process died
+    clock.advance(seconds=61)
+    restarted = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock)
+    await restarted.drain()
+    relays = [s for s in transport.posts() if s.text == "The fix is live, please try again."]
+    assert len(relays) == 1
+    settled = next(r for r in await rows(desk.db) if r.id == row.id)
+    assert settled.state == "done" and settled.result and settled.result.get("recovered")
