@@ -899,6 +899,8 @@ class SupportDesk:
         now = self.clock()
         async with self.db.transaction() as session:
             ticket = await self._ticket_for_customer(session, customer, None, ticket_id)
+            if ticket.customer_key != customer.key:
+                raise NotAllowed(f"Only the person who filed ticket #{ticket.id} can rate it.")
             closing = closing or ticket.close_count
             if closing < 1:
                 raise ValidationFailed(
@@ -1109,6 +1111,7 @@ class SupportDesk:
                     platform=staff_dest.platform,
                     workspace=staff_dest.workspace,
                     channel_id=staff_dest.channel_id,
+                    user_id=who.user_id,
                 ),
                 escalated_from=ticket.id,
             )

@@ -1,6 +1,9 @@
-"""The application commands: ``/support new|list|center|help`` for customers and two message
-commands, "File as a ticket" and "Internal note". ``manifest/discord_commands.json`` is this
-tree's registration payload (a test keeps them equal); ``helpline discord sync`` registers it.
+"""The application commands: ``/support new|list|center|help|transcript`` for customers;
+``/support queue|escalate``, ``/support snippet add|list|send|delete`` and ``/support incident
+start|end`` for staff (one ``/support`` command, so the staff's subcommands are visible to
+everyone and refused at run time to whoever lacks the staff role); and two message commands,
+"File as a ticket" and "Internal note". ``manifest/discord_commands.json`` is this tree's
+registration payload (a test keeps them equal); ``helpline discord sync`` registers it.
 """
 
 from __future__ import annotations
@@ -13,12 +16,17 @@ import discord
 from discord import app_commands
 
 from adapters.discord.handlers import DiscordHandlers
-from core.models import Category
+from core.models import Category, Plan
 
 MANIFEST = Path(__file__).resolve().parents[2] / "manifest" / "discord_commands.json"
 Interaction = discord.Interaction[Any]
 
 CATEGORY_CHOICES = [app_commands.Choice(name=c.value, value=c.value) for c in Category]
+PLAN_CHOICES = [app_commands.Choice(name=p.value, value=p.value) for p in Plan]
+ASSIGNEE_CHOICES = [
+    app_commands.Choice(name="assigned to me", value="mine"),
+    app_commands.Choice(name="unassigned", value="unassigned"),
+]
 
 
 def build_tree(client: discord.Client, handlers: DiscordHandlers) -> app_commands.CommandTree[Any]:
@@ -51,6 +59,83 @@ def build_tree(client: discord.Client, handlers: DiscordHandlers) -> app_command
     @support.command(name="help", description="How support works, and what it can and can't do")
     async def support_help(interaction: Interaction) -> None:
         await handlers.support_help(interaction)
+
+    @support.command(name="transcript",
+                     description="In your ticket's thread: post the ticket's transcript there")
+    async def support_transcript(interaction: Interaction) -> None:
+        await handlers.operations.transcript(interaction)
+
+    # ---- staff ----------------------------------------------------------------------------
+
+    ops = handlers.operations
+
+    @support.command(name="queue", description="Staff: open tickets in priority order (urgent, "
+                                               "plan, age)")
+    @app_commands.describe(category="Only this category", plan="Only this plan",
+                           assignee="Only tickets assigned to you, or to nobody")
+    @app_commands.choices(category=CATEGORY_CHOICES, plan=PLAN_CHOICES,
+                          assignee=ASSIGNEE_CHOICES)
+    async def support_queue(
+        interaction: Interaction, category: app_commands.Choice[str] | None = None,
+        plan: app_commands.Choice[str] | None = None,
+        assignee: app_commands.Choice[str] | None = None,
+    ) -> None:
+        await ops.queue(interaction, category=category.value if category else None,
+                        plan=plan.value if plan else None,
+                        assignee=assignee.value if assignee else None)
+
+    @support.command(name="escalate", description="Staff, in a ticket's staff thread: hand a "
+                                                  "White Label Lite ticket to the provider")
+    async def support_escalate(interaction: Interaction) -> None:
+        await ops.escalate(interaction)
+
+    snippet = app_commands.Group(name="snippet", description="Staff: canned replies",
+                                 parent=support)
+
+    @snippet.command(name="add", description="Save a canned reply (without text: a form for "
+                                             "several lines)")
+    @app_commands.describe(name="One word: letters, digits, - or _",
+                           text="The reply, if one line; {customer}, {ticket}, {agent} are "
+                                "filled in")
+    async def snippet_add(interaction: Interaction, name: str, text: str | None = None) -> None:
+        await ops.snippet_add(interaction, name, text)
+
+    @snippet.command(name="list", description="The saved canned replies")
+    async def snippet_list(interaction: Interaction) -> None:
+        await ops.snippet_list(interaction)
+
+    @snippet.command(name="send", description="In a ticket's staff thread: send a canned reply "
+                                              "to the customer")
+    @app_commands.describe(name="The snippet's name",
+                           ticket="The ticket number, when not used in its staff thread")
+    async def snippet_send(
+        interaction: Interaction, name: str, ticket: app_commands.Range[int, 1] | None = None
+    ) -> None:
+        await ops.snippet_send(interaction, name, ticket)
+
+    @snippet.command(name="delete", description="Delete a canned reply")
+    @app_commands.describe(name="The snippet's name")
+    async def snippet_delete(interaction: Interaction, name: str) -> None:
+        await ops.snippet_delete(interaction, name)
+
+    @snippet_send.autocomplete("name")
+    @snippet_delete.autocomplete("name")
+    async def snippet_names(
+        interaction: Interaction, typed: str
+    ) -> list[app_commands.Choice[str]]:
+        return await ops.snippet_choices(interaction, typed)
+
+    incident = app_commands.Group(name="incident", description="Staff: the incident notice "
+                                  "customers see before filing", parent=support)
+
+    @incident.command(name="start", description="Tell customers about an ongoing incident")
+    @app_commands.describe(text="What is wrong, in a few words (shown to customers)")
+    async def incident_start(interaction: Interaction, text: str) -> None:
+        await ops.incident_start(interaction, text)
+
+    @incident.command(name="end", description="The incident is over: remove the notice")
+    async def incident_end(interaction: Interaction) -> None:
+        await ops.incident_end(interaction)
 
     tree.add_command(support)
 

@@ -3,7 +3,9 @@ other state, so they keep working after a restart. discord.py rebuilds them from
 (``DynamicItem``) and this module hands the click to the adapter's ``on_action``.
 
 Actions and their ids: ``continue|create|solved|file:<draft_id>``, ``follow:<ticket_id>``,
-``new:0``, ``assign|status|category|close:<ticket_id>``, ``set-status|set-category:<ticket_id>``.
+``new:0``, ``assign|status|category|close:<ticket_id>``, ``set-status|set-category:<ticket_id>``,
+and the customer's rating buttons ``rate:<ticket_id>:<closing>:<score>`` and
+``rate-comment:<ticket_id>:<closing>`` (an argument may hold several ids, joined by colons).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import discord
 
-BUTTON_TEMPLATE = r"helpline:(?P<action>(?!set-)[a-z-]+):(?P<arg>[A-Za-z0-9-]+)"
+BUTTON_TEMPLATE = r"helpline:(?P<action>(?!set-)[a-z-]+):(?P<arg>[A-Za-z0-9:-]+)"
 SELECT_TEMPLATE = r"helpline:(?P<action>set-[a-z]+):(?P<arg>[A-Za-z0-9-]+)"
 
 View = discord.ui.View

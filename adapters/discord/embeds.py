@@ -8,6 +8,7 @@ refer to (drafts, tickets) lives in the database. ``adapters.discord.components`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import discord
 
@@ -56,6 +57,15 @@ CARD_CATEGORY = "category"
 CARD_CLOSE = "close"
 SET_STATUS = "set-status"
 SET_CATEGORY = "set-category"
+RATE = "rate"
+RATE_COMMENT = "rate-comment"
+SCORES = range(1, 6)
+
+# core.rules.sla.TargetState values, as the card and the queue show them
+TARGET_ON_TRACK = "on track"
+TARGET_NEARING = "nearing target"
+TARGET_BREACHED = "target breached"
+QUEUE_LINES = 25
 
 
 @dataclass
@@ -240,7 +250,16 @@ def card(card: TicketCard) -> Rendered:
                                EMBED_FIELD_LIMIT))
     embed.add_field(name="Account", value=clip(card.account, EMBED_FIELD_LIMIT) or "—")
     embed.add_field(name="Assignee", value=card.assignee or "nobody")
+    target = target_text(card.response_due_at, card.target_state)
+    if target:
+        embed.add_field(name="Response target", value=target)
+    if card.rating is not None:
+        embed.add_field(name="Rating", value=clip(rating_text(card.rating, card.rating_comment),
+                                                  EMBED_FIELD_LIMIT))
     notes: list[str] = []
+    if card.escalated_from:
+        notes.append(f"Escalated from #{card.escalated_from} (White Label Lite account's "
+                     "own support team)")
     if card.possible_duplicate_of:
         notes.append(f"Possible duplicate of #{card.possible_duplicate_of}")
     if card.follows_ticket_id:
@@ -288,3 +307,96 @@ def follow_up_view(ticket_id: int) -> discord.ui.View:
     """Under a refused reply to a long-closed ticket: a new ticket that links the old one."""
     return _view(_button("Open a new ticket", NEW_FOLLOWING, ticket_id,
                          discord.ButtonStyle.primary))
+
+
+def _timestamp(at: datetime, style: str) -> str:
+    """Discord's timestamp markup: each reader sees it in their own time zone, and the relative
+    style (``R``) stays current without editing the message."""
+    return f"<t:{int(at.timestamp())}:{style}>"
+
+
+def target_text(due_at: datetime | None, state: str) -> str:
+    """How a ticket stands against its response target; empty when it has none (Nano, or
+    nothing awaits the support team)."""
+    if due_at is None or state not in (TARGET_ON_TRACK, TARGET_NEARING, TARGET_BREACHED):
+        return ""
+    if state == TARGET_BREACHED:
+        return f"🔥 breached — was due {_timestamp(due_at, 'R')}"
+    if state == TARGET_NEARING:
+        return f"⚠️ nearing — due {_timestamp(due_at, 'R')} ({_timestamp(due_at, 'f')})"
+    return f"due {_timestamp(due_at, 'R')} ({_timestamp(due_at, 'f')})"
+
+
+def rating_text(score: int, comment: str = "") -> str:
+    stars = "★" * score + "☆" * (5 - score)
+    text = f"{stars} {score}/5"
+    return f"{text}\n“{comment}”" if comment else text
+
+
+def rating_request(ticket_id: int, closing: int) -> discord.ui.View:
+    """The buttons under "how did we do?": one per score, and one that opens a form for a
+    score with a comment. Their ids name the closing, so a reopened and closed again ticket
+    is rated again, once per closing."""
+    view = _view(*(
+        _button(str(score), RATE, f"{ticket_id}:{closing}:{score}",
+                discord.ButtonStyle.success if score >= 4 else discord.ButtonStyle.secondary,
+                row=0)
+        for score in SCORES
+    ))
+    view.add_item(_button("Rate with a comment…", RATE_COMMENT, f"{ticket_id}:{closing}",
+                          discord.ButtonStyle.primary, row=1))
+    return view
+
+
+def queue(tickets: list[TicketSummary], *, scope: str) -> Rendered:
+    """The staff queue in the desk's order (urgent, plan, age): status, assignee and the
+    response target of each ticket."""
+    title = f"Queue — {scope}" if scope else "Queue"
+    if not tickets:
+        embed = discord.Embed(title=title, description="Nothing waiting here. 🎉",
+                              colour=discord.Colour.blurple())
+        return Rendered(embeds=[embed])
+    lines: list[str] = []
+    used = 0
+    for t in tickets:
+        line = _queue_line(t)
+        if len(lines) == QUEUE_LINES or used + len(line) + 1 > EMBED_DESCRIPTION_LIMIT - 80:
+            lines.append(f"…and {len(tickets) - len(lines)} more: narrow it with the filters.")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    embed = discord.Embed(title=title, description="\n".join(lines),
+                          colour=discord.Colour.blurple())
+    embed.set_footer(text=f"{len(tickets)} ticket(s) · urgent first, then plan, then oldest")
+    return Rendered(embeds=[embed])
+
+
+def _queue_line(t: TicketSummary) -> str:
+    urgent = "🔴 " if t.urgent else ""
+    parts = [f"`{t.number}` {urgent}**{t.status}**", t.plan.value, t.assignee or "unassigned"]
+    target = target_text(t.response_due_at, t.target_state)
+    if target:
+        parts.append(target)
+    return " · ".join(parts) + f" — {clip(t.subject, 70)}"
+
+
+def snippet_list(snippets: list[tuple[str, str]]) -> Rendered:
+    if not snippets:
+        text = ("No snippets yet. Add one with `/support snippet add`; {customer}, {ticket} and "
+                "{agent} are filled in when it is sent.")
+        return Rendered(embeds=[discord.Embed(title="Snippets", description=text,
+                                              colour=discord.Colour.blurple())])
+    lines: list[str] = []
+    used = 0
+    for name, body in snippets:
+        preview = " ".join(body.split())
+        line = f"**{name}** — {clip(preview, 90)}"
+        if used + len(line) + 1 > EMBED_DESCRIPTION_LIMIT - 80:
+            lines.append(f"…and {len(snippets) - len(lines)} more")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    embed = discord.Embed(title="Snippets", description="\n".join(lines),
+                          colour=discord.Colour.blurple())
+    embed.set_footer(text="Send one in a ticket's staff thread: /support snippet send NAME")
+    return Rendered(embeds=[embed])

@@ -1,4 +1,5 @@
-"""The modals: the new-ticket form and the staff's internal-note form.
+"""The modals: the new-ticket form, the staff's internal-note and snippet forms, and the
+customer's rating-with-a-comment form.
 
 Discord's limits shape the ticket form: at most five components, a text input holds at most
 4000 characters while a ticket message may have 5000, so a second "continued" input carries
@@ -202,6 +203,103 @@ class NoteForm(discord.ui.Modal):
 class NoteHandler(Protocol):
     async def submit_note(
         self, interaction: discord.Interaction[Any], thread_id: int, text: str
+    ) -> None: ...
+
+    async def respond_error(
+        self, interaction: discord.Interaction[Any], error: Exception
+    ) -> None: ...
+
+
+SNIPPET_HELP = "{customer}, {ticket} and {agent} are filled in when it is sent."
+
+
+class SnippetForm(discord.ui.Modal):
+    """A canned reply written in a form, since a slash-command option holds one line only.
+    Like the ticket form, a second input takes what does not fit Discord's 4000 characters."""
+
+    def __init__(self, handler: SnippetHandler, name: str, body_max: int, prefill: str) -> None:
+        super().__init__(title=clip(f"Snippet: {name}", 45), timeout=15 * 60)
+        self.handler = handler
+        self.name = name
+        self.first_max = min(TEXT_INPUT_MAX, body_max)
+        more_max = min(TEXT_INPUT_MAX, body_max - self.first_max)
+        first_text, more_text = split_for_inputs(prefill, self.first_max)
+        self.body: discord.ui.TextInput[SnippetForm] = discord.ui.TextInput(
+            custom_id="body", style=discord.TextStyle.long, min_length=1,
+            max_length=self.first_max, default=first_text or None,
+            placeholder="Hi {customer}, thanks for waiting on {ticket}. — {agent}")
+        self.add_item(discord.ui.Label(text="Text", component=self.body,
+                                       description=clip(SNIPPET_HELP, LABEL_DESCRIPTION_MAX)))
+        self.body_more: discord.ui.TextInput[SnippetForm] | None = None
+        if more_max > 0:
+            self.body_more = discord.ui.TextInput(
+                custom_id="body_more", style=discord.TextStyle.long, required=False,
+                max_length=more_max, default=more_text or None)
+            self.add_item(discord.ui.Label(
+                text="Text (continued)", component=self.body_more,
+                description=f"Only if it is longer than {self.first_max} characters."))
+
+    def text(self) -> str:
+        more = self.body_more.value if self.body_more is not None else ""
+        return join_inputs(self.body.value, more, self.first_max)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        await self.handler.submit_snippet(interaction, self.name, self.text())
+
+    async def on_error(  # type: ignore[override]  # a Modal's on_error gets no item
+        self, interaction: discord.Interaction[Any], error: Exception
+    ) -> None:
+        await self.handler.respond_error(interaction, error)
+
+
+class SnippetHandler(Protocol):
+    async def submit_snippet(
+        self, interaction: discord.Interaction[Any], name: str, body: str
+    ) -> None: ...
+
+    async def respond_error(
+        self, interaction: discord.Interaction[Any], error: Exception
+    ) -> None: ...
+
+
+RATING_COMMENT_MAX = 1000  # what core keeps of a rating's comment
+
+
+class RatingForm(discord.ui.Modal):
+    """A rating with a comment. The desk takes one rating per closing, so the score and the
+    comment are sent together rather than the comment after a score already recorded."""
+
+    def __init__(self, handler: RatingHandler, ticket_id: int, closing: int) -> None:
+        super().__init__(title=f"Rate ticket #{ticket_id}", timeout=15 * 60)
+        self.handler = handler
+        self.ticket_id = ticket_id
+        self.closing = closing
+        self.score: discord.ui.Select[RatingForm] = discord.ui.Select(
+            custom_id="score", placeholder="1 (poor) to 5 (great)",
+            options=[discord.SelectOption(label=f"{n} — {word}", value=str(n)) for n, word in (
+                (5, "great"), (4, "good"), (3, "okay"), (2, "not good"), (1, "poor"))],
+        )
+        self.comment: discord.ui.TextInput[RatingForm] = discord.ui.TextInput(
+            custom_id="comment", style=discord.TextStyle.long, required=False,
+            max_length=RATING_COMMENT_MAX)
+        self.add_item(discord.ui.Label(text="How did we do?", component=self.score))
+        self.add_item(discord.ui.Label(text="Comment (optional)", component=self.comment))
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        score = int(self.score.values[0]) if self.score.values else 0
+        await self.handler.submit_rating(interaction, self.ticket_id, self.closing, score,
+                                         self.comment.value)
+
+    async def on_error(  # type: ignore[override]  # a Modal's on_error gets no item
+        self, interaction: discord.Interaction[Any], error: Exception
+    ) -> None:
+        await self.handler.respond_error(interaction, error)
+
+
+class RatingHandler(Protocol):
+    async def submit_rating(
+        self, interaction: discord.Interaction[Any], ticket_id: int, closing: int, score: int,
+        comment: str,
     ) -> None: ...
 
     async def respond_error(

@@ -19,6 +19,7 @@ import discord
 
 from adapters.discord import embeds, notes
 from adapters.discord.forms import FormValues, NoteForm, Submitted, TicketForm
+from adapters.discord.operations import DeskOperations
 from adapters.discord.text import no_mentions
 from adapters.discord.transport import message_ref, thread_ref
 from core.config import DeskConfig
@@ -84,6 +85,8 @@ class DiscordHandlers:
         self.client: discord.Client | None = None
         # Ids of staff-thread messages kept internal, so a reply to one stays internal too.
         self._internal: OrderedDict[int, None] = OrderedDict()
+        # The queue, snippets, incidents, escalation, transcripts and ratings.
+        self.operations = DeskOperations(self)
 
     # ---- who is who -----------------------------------------------------------------------
 
@@ -281,6 +284,8 @@ class DiscordHandlers:
         elif action in (embeds.CARD_ASSIGN, embeds.CARD_STATUS, embeds.CARD_CATEGORY,
                         embeds.CARD_CLOSE, embeds.SET_STATUS, embeds.SET_CATEGORY):
             await self._card_action(interaction, action, int(arg), values)
+        elif action in (embeds.RATE, embeds.RATE_COMMENT):
+            await self.operations.on_rating(interaction, action, arg)
         else:
             await self.ephemeral(interaction, "This button is no longer in use.")
 
@@ -413,7 +418,7 @@ class DiscordHandlers:
 
     async def _customer_message(self, message: discord.Message, ticket_id: int) -> None:
         assert message.guild is not None
-        if self.is_staff(message.author):
+        if self.is_staff(message.author) and not await self._is_escalation(ticket_id):
             await self._answer(message, "This is the customer's thread, so this message was not "
                                         "recorded. Answer in the ticket's staff thread (under "
                                         f"the card of #{ticket_id}); it is relayed here.")
@@ -424,6 +429,12 @@ class DiscordHandlers:
             thread=thread_ref(message.guild.id, message.channel.id), attachment=attachment,
             source_key=_source_key(message), source_ref=_ref(message))
         await self._reply_outcome(message, result)
+
+    async def _is_escalation(self, ticket_id: int) -> bool:
+        """Whether the ticket is a White Label Lite escalation: its "customer" is the account's
+        own support team, so their messages in its customer thread are the customer side, not
+        a staff answer in the wrong thread."""
+        return (await self.desk.card(ticket_id)).escalated_from is not None
 
     async def _staff_message(self, message: discord.Message, ticket_id: int) -> None:
         assert message.guild is not None

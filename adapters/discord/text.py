@@ -1,5 +1,6 @@
 """The one place that shapes text for Discord: splitting at the 2000-character message limit
-without losing a character, and the mention policy (nothing the bot sends may ping anyone).
+without losing a character, and the mention policy (nothing the bot sends may ping anyone, but
+the on-call role in the one notice meant to wake it).
 
 Discord pings from the message's ``allowed_mentions``, not from its text, so mentions are
 neutralised by sending ``AllowedMentions.none()`` with every message (and as the client's
@@ -23,6 +24,12 @@ NONCE_LIMIT = 25
 def no_mentions() -> discord.AllowedMentions:
     """Allowed mentions for every message the bot sends: nobody, no role, not @everyone."""
     return discord.AllowedMentions.none()
+
+
+def role_ping(role: discord.Object) -> discord.AllowedMentions:
+    """Allowed mentions for an on-call notice: exactly this role, no user, not @everyone."""
+    return discord.AllowedMentions(everyone=False, users=False, roles=[role],
+                                   replied_user=False)
 
 
 def split_message(text: str, *, prefix: str = "", limit: int = MESSAGE_LIMIT) -> list[str]:

@@ -7,8 +7,15 @@ reaches us is mapped: rate limits → retry after the platform's delay, server e
 connections and timeouts → transient, Forbidden/NotFound/other 4xx → permanent. discord.py puts
 no bound on a hanging request, so every REST call here runs under ``asyncio.timeout``.
 
-Every message carries ``AllowedMentions.none()`` and a nonce derived from the outbox key with
-``enforce_nonce``, so a send retried after a timeout is not posted twice.
+Every message carries a nonce derived from the outbox key with ``enforce_nonce``, so a send
+retried after a timeout is not posted twice, and ``AllowedMentions.none()`` — with one exception:
+a staff notice that names an on-call role (``Outbound.ping_group``, config
+``oncall.discord_role``) pings that role, and only that role, in that one message.
+
+A *broadcast* notice (a missed response target, an urgent ticket, a burst of similar tickets) is
+posted in the ticket's staff thread like any notice, and also as one short line in the thread's
+parent channel linking the thread, since a thread's messages reach only the people following
+it. The on-call ping goes on that channel line, where the whole staff channel sees it.
 """
 
 from __future__ import annotations
@@ -24,7 +31,14 @@ import aiohttp
 import discord
 
 from adapters.discord import embeds
-from adapters.discord.text import THREAD_NAME_LIMIT, clip, no_mentions, nonce_for, split_message
+from adapters.discord.text import (
+    THREAD_NAME_LIMIT,
+    clip,
+    no_mentions,
+    nonce_for,
+    role_ping,
+    split_message,
+)
 from core.models import Destination, MessageRef, Platform, ThreadRef
 from core.outbound import (
     CardPosted,
@@ -42,6 +56,7 @@ REACTIONS = {Reaction.DELIVERED: "✅", Reaction.FAILED: "⚠️"}
 # A week: the longest a thread stays open without activity before Discord archives it.
 AUTO_ARCHIVE_MINUTES: Literal[10080] = 10080
 THREAD_ALREADY_CREATED = 160004  # Discord's code: this message already has a thread
+BROADCAST_LINE_LIMIT = 300
 T = TypeVar("T")
 
 
@@ -63,7 +78,25 @@ def relay_prefix(message: Outbound) -> str:
         return f"**{who}** (support team):\n" if message.author_is_staff else f"**{who}**:\n"
     if message.kind is OutboundKind.NOTICE:
         return "ℹ️ "
+    if message.kind is OutboundKind.RATING_REQUEST:
+        return "⭐ "
     return ""
+
+
+def role_to_ping(group: str | None) -> discord.Object | None:
+    """The on-call role of a notice, if it names one by id (a role name cannot be pinged)."""
+    if not group:
+        return None
+    if not group.strip().isdigit():
+        log.warning("oncall.discord_role %r is not a role id; nobody was pinged", group)
+        return None
+    return discord.Object(int(group.strip()))
+
+
+def broadcast_line(message: Outbound, thread_id: str) -> str:
+    """The channel's short copy of a broadcast notice: its first line, and the thread."""
+    first = message.text.strip().split("\n", 1)[0]
+    return f"{clip(first, BROADCAST_LINE_LIMIT)} → <#{thread_id}>"
 
 
 def ticket_thread_name(message: Outbound) -> str:
@@ -114,7 +147,22 @@ class DiscordTransport:
     ) -> MessageRef:
         channel = self.client.get_partial_messageable(
             int(thread.thread_id), guild_id=int(thread.workspace) if thread.workspace else None)
-        first = await self._send(channel, message, file, key)
+        view = None
+        if message.kind is OutboundKind.RATING_REQUEST and message.rating_closing:
+            view = embeds.rating_request(message.ticket_id, message.rating_closing)
+        role = role_to_ping(message.ping_group)
+        broadcast = message.broadcast and message.kind is OutboundKind.NOTICE
+        first = await self._send(channel, message, file, key, view=view,
+                                 ping=None if broadcast else role)
+        if broadcast:
+            try:
+                await self._broadcast(thread, message, key, role)
+            except DeliveryError as exc:
+                if not exc.permanent:
+                    raise  # retried: the thread's message is not posted twice (its nonce)
+                # The notice is in the thread; failing the row would not bring the line back.
+                log.error("notice for #%s is in its thread but not in the staff channel: %s",
+                          message.ticket_id, exc.reason)
         return message_ref(thread.workspace, thread.thread_id, first.id)
 
     async def post_card(self, dest: Destination, card: TicketCard, key: str) -> CardPosted:
@@ -160,24 +208,56 @@ class DiscordTransport:
 
     async def _send(
         self, channel: discord.abc.Messageable, message: Outbound, file: OutboundFile | None,
-        key: str,
+        key: str, *, view: discord.ui.View | None = None, ping: discord.Object | None = None,
     ) -> discord.Message:
         """Send text split at 2000 characters; the image, uploaded again from the stored bytes,
-        goes with the last part. Returns the first message."""
-        parts = split_message(message.text, prefix=relay_prefix(message))
+        and the buttons go with the last part, a role ping leads the first. Returns the first
+        message."""
+        prefix = relay_prefix(message)
+        if ping is not None:
+            prefix = f"<@&{ping.id}> {prefix}"
+        parts = split_message(message.text, prefix=prefix)
         first: discord.Message | None = None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
             upload = (discord.File(io.BytesIO(file.data), filename=file.attachment.filename)
                       if last and file is not None else None)
-            kwargs: dict[str, Any] = {"allowed_mentions": no_mentions(),
+            mentions = role_ping(ping) if ping is not None and index == 0 else no_mentions()
+            kwargs: dict[str, Any] = {"allowed_mentions": mentions,
                                       "nonce": nonce_for(key, index)}
             if upload is not None:
                 kwargs["file"] = upload
+            if last and view is not None:
+                kwargs["view"] = view
             sent = await self._call("send a message", _sender(channel, part, kwargs))
             first = first or sent
         assert first is not None
         return first
+
+    async def _broadcast(
+        self, thread: ThreadRef, message: Outbound, key: str, ping: discord.Object | None
+    ) -> None:
+        """The notice's line in the staff channel the thread belongs to."""
+        parent_id = await self._parent_of(thread)
+        if parent_id is None:
+            log.warning("no parent channel for thread %s; notice kept in the thread",
+                        thread.thread_id)
+            return
+        channel = self.client.get_partial_messageable(
+            parent_id, guild_id=int(thread.workspace) if thread.workspace else None)
+        line = broadcast_line(message, thread.thread_id)
+        content = f"<@&{ping.id}> {line}" if ping is not None else line
+        mentions = role_ping(ping) if ping is not None else no_mentions()
+        await self._call("post the notice in the staff channel",
+                         _sender(channel, content, {"allowed_mentions": mentions,
+                                                    "nonce": nonce_for(f"{key}#channel")}))
+
+    async def _parent_of(self, thread: ThreadRef) -> int | None:
+        channel = self.client.get_channel(int(thread.thread_id))
+        if channel is None:
+            channel = await self._call("find the ticket's thread",
+                                       lambda: self.client.fetch_channel(int(thread.thread_id)))
+        return channel.parent_id if isinstance(channel, discord.Thread) else None
 
     async def _text_channel(self, channel_id: str, purpose: str) -> discord.TextChannel:
         channel = self.client.get_channel(int(channel_id))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -117,13 +117,16 @@ class World:
         self, category: str, subject: str, message: str, *, upload: JSON | None = None
     ) -> tuple[int, JSON]:
         """A ticket filed straight through (no prompt expected); returns (ticket id, its
-        customer thread)."""
+        customer thread). Returns once the customer's message has been relayed into the staff
+        thread: the relay is sent only after the desk has recorded that thread, so commands
+        used in it find the ticket."""
         modal = await self.support_new(category)
         _, answer = await self.submit(modal, subject, message, upload=upload)
         assert "created" in answer["content"], answer["content"]
         ticket_id = int(answer["content"].split("#", 1)[1].split(" ", 1)[0].rstrip(":*"))
         thread = await self.customer_thread(ticket_id)
-        await self.staff_thread(ticket_id)
+        staff = await self.staff_thread(ticket_id)
+        await self.wait_in(int(staff["id"]), lambda s: s.message["content"].startswith("**"))
         return ticket_id, thread
 
     async def customer_thread(self, ticket_id: int) -> JSON:
@@ -153,9 +156,36 @@ class World:
         return await self.fake.wait_sent(
             lambda s: int(s.message["channel_id"]) == channel_id and predicate(s), count)
 
+    async def command(
+        self, path: str, options: dict[str, Any] | None = None, *, user: JSON | None = None,
+        channel_id: int | None = None,
+    ) -> SentInteraction:
+        """Run a /support subcommand by its path, e.g. ``"snippet send"`` or ``"queue"``, as
+        `user` (the customer by default) in `channel_id` (the guild's first text channel by
+        default; a thread id to use it inside a thread)."""
+        built = [_option(name, value) for name, value in (options or {}).items()]
+        *groups, leaf = path.split()
+        raw: list[JSON] = [{"name": leaf, "type": 1, "options": built}]
+        for group in reversed(groups):
+            raw = [{"name": group, "type": 2, "options": raw}]
+        return await self.fake.slash_command("support", raw, user=user, channel_id=channel_id)
+
+    async def answer(
+        self, path: str, options: dict[str, Any] | None = None, *, user: JSON | None = None,
+        channel_id: int | None = None,
+    ) -> JSON:
+        """Run a /support subcommand and return the bot's answer to it."""
+        sent = await self.command(path, options, user=user, channel_id=channel_id)
+        return await self.fake.wait_response(sent)
+
     async def drain(self) -> None:
         """Deliver everything due now (tests that assert nothing more arrives)."""
         await self.worker.drain()
+
+
+def _option(name: str, value: Any) -> JSON:
+    kind = 4 if isinstance(value, int) and not isinstance(value, bool) else 3
+    return {"name": name, "type": kind, "value": value if kind == 4 else str(value)}
 
 
 def button_id(message: JSON, label: str) -> str:
@@ -195,24 +225,31 @@ async def running_world(
     *,
     configure: Callable[[DeskConfig, dict[str, int]], DeskConfig] | None = None,
     transports: Callable[[World], dict[Platform, Transport]] | None = None,
+    extra_channels: Sequence[str] = (),
+    extra_roles: Sequence[str] = (),
 ) -> AsyncIterator[World]:
     """Start the fake, the database, the desk, the Discord adapter and the delivery worker.
 
-    `configure` may replace the desk config (it gets the default one and the channel ids);
+    `configure` may replace the desk config (it gets the default one and the ids: guild,
+    support, staff, role, and each of `extra_channels` / `extra_roles` by name);
     `transports` may add transports for other platforms to the worker."""
     async with FakeDiscord() as fake:
         with fake.patch_client():
             staff_role = fake.new_id()
+            role_ids = {name: fake.new_id() for name in extra_roles}
             staff = fake.new_user("sam")
             outsider = fake.new_user("mallory")
             guild = fake.add_guild(
-                channels=[{"name": "general"}, {"name": "support"}, {"name": "staff"}],
-                roles=[{"id": staff_role, "name": STAFF_ROLE}],
+                channels=[{"name": "general"}, {"name": "support"}, {"name": "staff"},
+                          *({"name": name} for name in extra_channels)],
+                roles=[{"id": staff_role, "name": STAFF_ROLE},
+                       *({"id": rid, "name": name} for name, rid in role_ids.items())],
                 members=[fake.member_payload(staff, [staff_role]), outsider],
             )
             guild_id = int(guild["id"])
             ids = {"guild": guild_id, "support": fake.channel_id("support"),
-                   "staff": fake.channel_id("staff"), "role": staff_role}
+                   "staff": fake.channel_id("staff"), "role": staff_role, **role_ids,
+                   **{name: fake.channel_id(name) for name in extra_channels}}
             config = desk_config(guild_id, ids["support"], f"discord:{guild_id}:{ids['staff']}",
                                  staff_role)
             if configure is not None:

@@ -35,7 +35,16 @@ def test_manifest_matches_the_commands_the_code_registers() -> None:
 def test_manifest_declares_the_customer_and_staff_commands() -> None:
     by_name = {c["name"]: c for c in load_manifest()}
     support = {o["name"]: o for o in by_name["support"]["options"]}
-    assert set(support) == {"new", "list", "center", "help"}
+    assert set(support) == {"new", "list", "center", "help", "transcript", "queue", "escalate",
+                            "snippet", "incident"}
+    snippet = {o["name"]: o for o in support["snippet"]["options"]}
+    assert support["snippet"]["type"] == 2 and set(snippet) == {"add", "list", "send", "delete"}
+    assert {o["name"] for o in support["incident"]["options"]} == {"start", "end"}
+    send = {o["name"]: o for o in snippet["send"]["options"]}
+    assert send["name"]["autocomplete"] is True and send["ticket"]["required"] is False
+    queue = {o["name"]: o for o in support["queue"]["options"]}
+    assert [c["value"] for c in queue["assignee"]["choices"]] == ["mine", "unassigned"]
+    assert len(queue["plan"]["choices"]) == 4
     new = {o["name"]: o for o in support["new"]["options"]}
     assert new["category"]["type"] == 3 and len(new["category"]["choices"]) == 11
     assert new["image"]["type"] == 11 and new["image"]["required"] is False

@@ -77,11 +77,13 @@ INTENT_MESSAGE_CONTENT = 1 << 15
 # Interaction types and interaction callback types.
 INTERACTION_APPLICATION_COMMAND = 2
 INTERACTION_MESSAGE_COMPONENT = 3
+INTERACTION_AUTOCOMPLETE = 4
 INTERACTION_MODAL_SUBMIT = 5
 CALLBACK_CHANNEL_MESSAGE = 4
 CALLBACK_DEFERRED_CHANNEL_MESSAGE = 5
 CALLBACK_DEFERRED_UPDATE_MESSAGE = 6
 CALLBACK_UPDATE_MESSAGE = 7
+CALLBACK_AUTOCOMPLETE_RESULT = 8
 CALLBACK_MODAL = 9
 
 # Component types.
@@ -1065,6 +1067,29 @@ class FakeDiscord:
             user=user,
             guild_id=guild_id,
             channel_id=channel_id,
+        )
+
+    async def autocomplete(
+        self,
+        name: str,
+        options: Sequence[JSON],
+        *,
+        user: JSON | None = None,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+    ) -> SentInteraction:
+        """Dispatch an autocomplete request (INTERACTION_CREATE type 4) while a user types an
+        option of command `name`. `options` are raw option objects as for `slash_command`
+        (subcommand groups and subcommands nested), the one being typed marked
+        `"focused": True`. The bot answers with callback type 8, `data["choices"]`."""
+        data: JSON = {
+            "id": str(self._command_id(name, None)),
+            "name": name,
+            "type": 1,
+            "options": [dict(option) for option in options],
+        }
+        return await self._interaction(
+            INTERACTION_AUTOCOMPLETE, data, user=user, guild_id=guild_id, channel_id=channel_id
         )
 
     async def message_context(

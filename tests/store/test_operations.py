@@ -213,6 +213,9 @@ async def test_one_rating_per_closing_shown_on_the_card(desk: SupportDesk) -> No
     assert "Thanks" in await desk.rate(ALICE, t, 2)
     with pytest.raises(ValidationFailed):
         await desk.rate(ALICE, t, 6)
+    teammate = Identity(platform=Platform.CONSOLE, workspace="acme", user_id="ben", name="Ben")
+    with pytest.raises(NotAllowed):
+        await desk.rate(teammate, t, 1)
 
 
 async def test_snippet_fills_customer_ticket_and_agent(
