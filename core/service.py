@@ -556,7 +556,8 @@ class SupportDesk:
         now = self.clock()
         async with self.db.transaction() as session:
             if source_key and (prior := await self._message_by_source(session, source_key)):
-                return ReplyAccepted(prior.ticket_id, Status.OPEN, duplicate=True)
+                known = await self._get_ticket(session, prior.ticket_id)
+                return ReplyAccepted(known.id, Status(known.status), duplicate=True)
             ticket = await self._ticket_for_staff(session, thread, ticket_id)
             text, redaction = secrets.redact(body.strip())
             if not text:

@@ -17,41 +17,18 @@ The "Internal note" message command writes a note in a form, which never enters 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-_MARKUP = r"(?:[*_~`>|]+\s*)*"
-_WORDS = r"(?:note|internal(?:\s+note)?|private(?:\s+note)?|staff[\s-]+only)"
-_PREFIX = re.compile(
-    rf"^\s*{_MARKUP}(?:[\[(]\s*{_WORDS}\s*[\])]|{_WORDS}\s*{_MARKUP}\s*[:：\-–—])\s*{_MARKUP}",
-    re.IGNORECASE,
-)
-_LEADING_MENTION = re.compile(r"^\s*{_MARKUP}<@[!&]?\d+>".replace("{_MARKUP}", _MARKUP))
+from core.rules.notes import MARKUP, Verdict, note_body
+from core.rules.notes import judge as judge_text
+
+__all__ = ["LOCK", "Verdict", "judge", "note_body"]
+
+_LEADING_MENTION = re.compile(rf"^\s*{MARKUP}<@[!&]?\d+>")
 
 LOCK = "🔒"
 
 
-@dataclass(frozen=True)
-class Verdict:
-    internal: bool
-    body: str  # what to store: the text without a note marker
-    reason: str = ""
-
-
-def note_body(text: str) -> str | None:
-    """The text after a note marker, or None when the text has none."""
-    match = _PREFIX.match(text)
-    if match is None:
-        return None
-    return text[match.end():].strip()
-
-
 def judge(text: str, *, replying_to_internal: bool = False) -> Verdict:
     """Whether a staff message in a ticket's thread stays internal, and what to store."""
-    body = note_body(text)
-    if body is not None:
-        return Verdict(True, body, "note marker")
-    if _LEADING_MENTION.match(text):
-        return Verdict(True, text.strip(), "addressed to a colleague")
-    if replying_to_internal:
-        return Verdict(True, text.strip(), "reply to an internal note")
-    return Verdict(False, text)
+    return judge_text(text, opens_with_mention=bool(_LEADING_MENTION.match(text)),
+                      replying_to_internal=replying_to_internal)

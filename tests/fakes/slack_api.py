@@ -227,6 +227,7 @@ class FakeSlack:
         self._files: dict[str, JSON] = {}
         self._file_bytes: dict[str, bytes] = {}
         self._uploads: dict[str, _PendingUpload] = {}
+        self._login_pages_next = 0
 
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -388,6 +389,13 @@ class FakeSlack:
         """
         self._add_fault(method, _Fault("cut", times))
 
+    def login_page_next(self, times: int = 1) -> None:
+        """Answer the next `times` file downloads with Slack's 200 HTML sign-in page, whatever
+        the token (what a workspace that revoked files:read looks like to the app)."""
+        if times < 1:
+            raise ValueError("times must be at least 1")
+        self._login_pages_next += times
+
     def release(self) -> int:
         """Let every hung call proceed and be answered normally; returns how many."""
         released = 0
@@ -512,6 +520,9 @@ class FakeSlack:
 
         def produce() -> web.StreamResponse:
             token = _bearer(request.headers)
+            if self._login_pages_next > 0:
+                self._login_pages_next -= 1
+                return web.Response(text=_LOGIN_PAGE, content_type="text/html")
             if token is None or (self.bot_token is not None and token != self.bot_token):
                 if self.download_denial == "login_page":
                     # What Slack really does without a valid token: a 200 HTML sign-in page.

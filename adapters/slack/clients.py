@@ -1,0 +1,73 @@
+"""Web API clients with the right bot token for each workspace.
+
+One workspace (SLACK_BOT_TOKEN): one client. Many workspaces (OAuth): the bot token of each
+installation, read from slack-bolt's installation store. Every client talks to
+``SLACK_API_URL`` and keeps slack_sdk's default retry handler only (one retry of a dropped
+connection): a 429 or a 5xx is raised to the caller, so the outbox decides when to retry."""
+
+from __future__ import annotations
+
+import asyncio
+
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from core.outbound import DeliveryError
+
+
+class WorkspaceClients:
+    def __init__(
+        self,
+        api_url: str,
+        *,
+        bot_token: str | None = None,
+        installation_store: AsyncInstallationStore | None = None,
+        timeout: int = 30,
+    ) -> None:
+        self.api_url = api_url
+        self.bot_token = bot_token
+        self.installation_store = installation_store
+        self.timeout = timeout
+        self._by_token: dict[str, AsyncWebClient] = {}
+        self._default_team: str | None = None
+        self._lock = asyncio.Lock()
+
+    def client(self, token: str | None) -> AsyncWebClient:
+        """A client for ``token`` (cached; one aiohttp session per token is not kept open)."""
+        key = token or ""
+        found = self._by_token.get(key)
+        if found is None:
+            found = AsyncWebClient(token=token, base_url=self.api_url, timeout=self.timeout)
+            self._by_token[key] = found
+        return found
+
+    async def default_team(self) -> str:
+        """The workspace of SLACK_BOT_TOKEN (auth.test, asked once)."""
+        if self._default_team is None:
+            if not self.bot_token:
+                raise DeliveryError(
+                    "no default workspace: with OAuth (many workspaces) write Slack channels "
+                    "in the config as slack:TEAM_ID:CHANNEL_ID", permanent=True)
+            async with self._lock:
+                if self._default_team is None:
+                    answer = await self.client(self.bot_token).auth_test()
+                    self._default_team = str(answer["team_id"])
+        return self._default_team
+
+    async def token_for(self, workspace: str) -> str:
+        if self.installation_store is not None and workspace:
+            bot = await self.installation_store.async_find_bot(
+                enterprise_id=None, team_id=workspace)
+            if bot is not None and bot.bot_token:
+                return str(bot.bot_token)
+            if not self.bot_token:
+                raise DeliveryError(f"Helpline is not installed in Slack workspace {workspace}",
+                                    permanent=True)
+        if not self.bot_token:
+            raise DeliveryError("no Slack bot token configured", permanent=True)
+        return self.bot_token
+
+    async def resolve(self, workspace: str) -> tuple[AsyncWebClient, str]:
+        """(client, team id) for a workspace; "" means the default workspace."""
+        team = workspace or await self.default_team()
+        return self.client(await self.token_for(team)), team
