@@ -153,6 +153,14 @@ class IncidentDetection(_Strict):
     poll_seconds: int = Field(default=60, ge=10)
 
 
+class RateLimits(_Strict):
+    """Per customer, so one flooding user can't bury the queue (counted in the database, so
+    the limits hold across processes)."""
+
+    tickets_per_hour: int = Field(default=10, ge=1)
+    messages_per_minute: int = Field(default=12, ge=1)
+
+
 class DeskConfig(_Strict):
     desk_name: str = "TrekMail Support"
     reopen_window_days: int = Field(default=7, ge=0)
@@ -178,6 +186,7 @@ class DeskConfig(_Strict):
     auto_close: AutoClose = Field(default_factory=AutoClose)
     oncall: OnCall = Field(default_factory=OnCall)
     incidents: IncidentDetection = Field(default_factory=IncidentDetection)
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
 
     @field_validator("default_channel")
     @classmethod

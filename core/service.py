@@ -272,6 +272,8 @@ class SupportDesk:
         async with self.db.transaction() as session:
             if source_key and (existing := await self._ticket_by_source(session, source_key)):
                 return self._created_view(existing, already=True)
+            if flood := await self._ticket_flood(session, customer, now):
+                return Rejected([FieldError("message", flood)])
             open_tickets = (
                 await session.execute(
                     select(TicketRow.id, TicketRow.subject)
@@ -431,6 +433,8 @@ class SupportDesk:
                 ticket = await self._get_ticket(session, prior.ticket_id)
                 return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
             ticket = await self._ticket_for_customer(session, customer, thread, ticket_id)
+            if flood := await self._message_flood(session, customer, now):
+                return ReplyRefused(ticket.id, flood)
             text, redaction, error = self._reply_text(body, attachment is not None)
             if error:
                 return ReplyRefused(ticket.id, error)
@@ -1174,6 +1178,45 @@ class SupportDesk:
             raise NotAllowed(
                 "Only the support team can do that here. If you are a customer, use /support."
             )
+
+    async def _ticket_flood(
+        self, session: AsyncSession, customer: Identity, now: datetime
+    ) -> str | None:
+        limit = self.config.rate_limits.tickets_per_hour
+        recent = await session.scalar(
+            select(func.count())
+            .select_from(TicketRow)
+            .where(
+                TicketRow.customer_key == customer.key,
+                TicketRow.created_at > now - timedelta(hours=1),
+            )
+        )
+        if int(recent or 0) < limit:
+            return None
+        return (
+            f"You have filed {limit} tickets in the last hour, the most we take from one person. "
+            "Add to one of your open tickets instead (/support list), or try again later: "
+            "nothing you typed here is lost while this form stays open."
+        )
+
+    async def _message_flood(
+        self, session: AsyncSession, customer: Identity, now: datetime
+    ) -> str | None:
+        limit = self.config.rate_limits.messages_per_minute
+        recent = await session.scalar(
+            select(func.count())
+            .select_from(MessageRow)
+            .where(
+                MessageRow.author_key == customer.key,
+                MessageRow.created_at > now - timedelta(minutes=1),
+            )
+        )
+        if int(recent or 0) < limit:
+            return None
+        return (
+            f"You've sent {limit} messages in the last minute, faster than we can take them. "
+            "This one was not sent: wait a minute, then send it again."
+        )
 
     def _self_service(self, valid: _ValidDraft) -> list[ArticleLink]:
         matches = suggest_articles(f"{valid.subject}\n{valid.message}", self.kb, limit=3)

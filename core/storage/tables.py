@@ -129,7 +129,10 @@ class MessageRow(Base):
     redacted: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_messages_ticket", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_ticket", "ticket_id", "id"),
+        Index("ix_messages_author_recent", "author_key", "created_at"),
+    )
 
 
 class EventRow(Base):
