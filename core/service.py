@@ -1013,6 +1013,8 @@ class SupportDesk:
         customer's thread."""
         async with self.db.transaction() as session:
             ticket = await self._ticket_for_customer(session, customer, thread, ticket_id)
+            if ticket.customer_key != customer.key:
+                raise TicketNotFound(ticket.id)
             tid = ticket.id
         detail = await self.ticket_detail(tid, viewer=Actor(identity=customer))
         async with self.db.transaction() as session:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from adapters.slack.text import (
@@ -22,12 +23,14 @@ from adapters.slack.text import (
 from core import guide
 from core.models import Category, Status
 from core.outbound import Outbound, OutboundKind
+from core.rules.sla import TargetState
 from core.views import (
     Continued,
     Created,
     Deflected,
     DuplicatePrompt,
     HelpText,
+    IncidentView,
     IntakeForm,
     SelfServiceOffer,
     SupportCenterView,
@@ -43,6 +46,9 @@ View = dict[str, Any]
 INTAKE_CALLBACK = "helpline_intake"
 NOTE_CALLBACK = "helpline_note"
 PROMPT_CALLBACK = "helpline_prompt"
+SNIPPET_CALLBACK = "helpline_snippet"  # private_metadata: the snippet's name
+SNIPPET_SEND_CALLBACK = "helpline_snippet_send"  # private_metadata: "channel:thread_ts"
+RATE_CALLBACK = "helpline_rate"  # private_metadata: RatingMeta
 
 NEW_TICKET_ACTION = "helpline_new_ticket"
 DUP_CONTINUE_ACTION = "helpline_dup_continue"
@@ -56,10 +62,12 @@ CARD_CLOSE_ACTION = "helpline_card_close"
 CARD_REOPEN_ACTION = "helpline_card_reopen"
 LINK_ACTION = "helpline_link"  # URL buttons still send an action; it is acked and ignored
 RATE_ACTION_PREFIX = "helpline_rate_"  # + 1..5; value "ticket:closing:score"
+RATE_COMMENT_ACTION = "helpline_rate_comment"  # value "ticket:closing"; opens the rating form
 
 NEW_TICKET_SHORTCUT = "helpline_new_ticket_shortcut"
 FILE_MESSAGE_SHORTCUT = "helpline_file_message"
 INTERNAL_NOTE_SHORTCUT = "helpline_internal_note"
+SEND_SNIPPET_SHORTCUT = "helpline_send_snippet"
 
 # Input blocks of the new-ticket modal; errors are keyed by these block ids.
 CATEGORY_BLOCK = "category"
@@ -68,7 +76,15 @@ MESSAGE_BLOCK = "message"
 MESSAGE_MORE_BLOCK = "message_more"
 IMAGE_BLOCK = "image"
 NOTE_BLOCK = "note"
+SNIPPET_BODY_BLOCK = "snippet_body"
+SNIPPET_MORE_BLOCK = "snippet_more"
+SNIPPET_PICK_BLOCK = "snippet"
+RATING_SCORE_BLOCK = "score"
+RATING_COMMENT_BLOCK = "comment"
 INPUT_ACTION = "value"  # the action_id of every input element
+
+RATING_COMMENT_MAX = 1000
+"""What the desk keeps of a rating's comment."""
 
 FIELD_TO_BLOCK = {
     "category": CATEGORY_BLOCK,
@@ -210,7 +226,8 @@ def help_blocks(help: HelpText) -> list[Block]:
     first = "\n".join(f"• {link(x.url, x.title)}" for x in help.self_service_first)
     return [
         section("*`/support`* your Support Center · *`/support new [subject]`* file a ticket · "
-                "*`/support list`* your tickets · *`/support help`* this help"),
+                "*`/support list`* your tickets · *`/support transcript N`* post ticket N's "
+                "transcript into its thread · *`/support help`* this help"),
         section(f"*What support can do*\n{bullets(help.can)}"),
         section(f"*What support can't do*\n{bullets(help.cant)}"),
         section(f"*Faster via self-service*\n{first}"),
@@ -452,11 +469,19 @@ def card_message(card: TicketCard) -> tuple[str, list[Block]]:
         mrkdwn(f"*Opened*\n{card.created_at:%Y-%m-%d %H:%M} UTC"),
         mrkdwn(f"*Messages*\n{card.message_count}"),
     ]
+    target = target_text(card.response_due_at, card.target_state)
+    if target:
+        fields.append(mrkdwn(f"*Response target*\n{target}"))
+    if card.rating is not None:
+        fields.append(mrkdwn(f"*Rating*\n{rating_text(card.rating, card.rating_comment)}"))
     blocks: list[Block] = [
         section(f"{urgent}*{card.number}* — *{escape(card.subject)}*"),
         {"type": "section", "fields": fields},
     ]
     notes: list[str] = []
+    if card.escalated_from:
+        notes.append(f":arrow_up: escalated from #{card.escalated_from} by a White Label Lite "
+                     "account's own support team")
     if card.possible_duplicate_of:
         notes.append(
             f":twisted_rightwards_arrows: possible duplicate of #{card.possible_duplicate_of}")
@@ -522,5 +547,202 @@ def outbound_message(message: Outbound, desk_name: str) -> tuple[str, list[Block
                            button(label, f"{RATE_ACTION_PREFIX}{score}",
                                   f"{message.ticket_id}:{closing}:{score}")
                            for score, label in ((1, "1 · poor"), (2, "2"), (3, "3"), (4, "4"),
-                                                (5, "5 · great"))]})
+                                                (5, "5 · great"))] + [
+                           button("Rate with a comment…", RATE_COMMENT_ACTION,
+                                  f"{message.ticket_id}:{closing}")]})
     return fallback, blocks
+
+
+# ---- running the desk: response targets, ratings, queue, snippets, incidents ----------------
+
+
+def slack_date(at: datetime) -> str:
+    """Slack's date markup: each reader sees the time in their own time zone; the fallback
+    (old clients, notifications) is UTC."""
+    return (f"<!date^{int(at.timestamp())}^{{date_short_pretty}} {{time}}|"
+            f"{at:%Y-%m-%d %H:%M} UTC>")
+
+
+def span(delta: timedelta) -> str:
+    """A duration as people say it in a queue: "2d 3h", "4h 05m", "12m"."""
+    minutes = max(0, int(delta.total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {mins:02d}m"
+    return f"{mins}m"
+
+
+def target_text(due_at: datetime | None, state: str, now: datetime | None = None) -> str:
+    """How a ticket stands against its response target; empty when it has none (Nano, or
+    nothing awaits the support team). With ``now`` (a one-off answer such as the queue) the
+    time left is spelled out; the card, which stays on screen, only names the due time."""
+    if due_at is None or state not in (TargetState.ON_TRACK, TargetState.NEARING,
+                                       TargetState.BREACHED):
+        return ""
+    when = slack_date(due_at)
+    if state == TargetState.BREACHED:
+        late = f" ({span(now - due_at)} late)" if now is not None else ""
+        return f":fire: breached — was due {when}{late}"
+    left = f" (in {span(due_at - now)})" if now is not None else ""
+    if state == TargetState.NEARING:
+        return f":warning: nearing — due {when}{left}"
+    return f"due {when}{left}"
+
+
+def rating_text(score: int, comment: str = "") -> str:
+    text = f"{'★' * score}{'☆' * (5 - score)} {score}/5"
+    return f"{text}\n“{escape(_clip(comment, 1500))}”" if comment else text
+
+
+QUEUE_LINES = 40
+"""Tickets shown in one queue answer (a message holds 50 blocks; the rest is counted)."""
+
+
+def queue_blocks(tickets: list[TicketSummary], *, scope: str, now: datetime) -> list[Block]:
+    """The staff queue in the desk's order (urgent, plan, age): status, assignee and how each
+    ticket stands against its response target."""
+    blocks: list[Block] = [section(f"*Queue — {escape(scope)}*")]
+    if not tickets:
+        blocks.append(section("Nothing waiting here. :tada:"))
+        return blocks
+    for t in tickets[:QUEUE_LINES]:
+        urgent = " :red_circle: *URGENT*" if t.urgent else ""
+        parts = [t.status.value, t.plan.value, t.category.value,
+                 escape(t.assignee) if t.assignee else "_unassigned_",
+                 f"opened {span(now - t.created_at)} ago"]
+        target = target_text(t.response_due_at, t.target_state, now)
+        if target:
+            parts.append(target)
+        blocks.append(section(f"{_STATUS_MARK[t.status]} *{t.number}*{urgent} "
+                              f"{escape(preview(t.subject, 100))}\n" + " · ".join(parts)))
+    if len(tickets) > QUEUE_LINES:
+        blocks.append(context(f"…and {len(tickets) - QUEUE_LINES} more: narrow it with a "
+                              "filter (a category, a plan, `mine`, `unassigned`)."))
+    blocks.append(context(f"{len(tickets)} ticket(s) · urgent first, then plan (Agency, Pro, "
+                          "Starter, Nano), then oldest"))
+    return blocks
+
+
+def snippet_list_blocks(snippets: list[tuple[str, str]]) -> list[Block]:
+    if not snippets:
+        return [section("No snippets yet. Add one with `/support snippet add NAME TEXT` (or "
+                        "`/support snippet add NAME` for a form); `{customer}`, `{ticket}` "
+                        "and `{agent}` are filled in when it is sent.")]
+    blocks: list[Block] = [section("*Snippets*")]
+    shown = snippets[: BLOCKS_PER_MESSAGE - 3]
+    blocks.extend(section(f"*{escape(name)}* — {escape(preview(body, 200))}")
+                  for name, body in shown)
+    if len(snippets) > len(shown):
+        blocks.append(context(f"…and {len(snippets) - len(shown)} more"))
+    blocks.append(context("Send one with `/support snippet send NAME N` (N: the ticket), or "
+                          "*Send snippet* from the message menu in a ticket's staff thread."))
+    return blocks
+
+
+def snippet_modal(name: str, current: str, max_length: int) -> View:
+    """A form for a snippet of several lines (slash command text is one line). Two inputs when
+    the message limit is over Slack's 3000 characters, joined again on submit."""
+    first, rest = split_plain(current, PLAIN_INPUT_LIMIT)
+    body: Block = {"type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": True,
+                   "max_length": min(PLAIN_INPUT_LIMIT, max_length)}
+    if first:
+        body["initial_value"] = first
+    blocks: list[Block] = [
+        context(f"Snippet `{escape(name)}`. `{{customer}}`, `{{ticket}}` and `{{agent}}` are "
+                "filled in when it is sent."),
+        _input(SNIPPET_BODY_BLOCK, "Text", body),
+    ]
+    more_max = max_length - PLAIN_INPUT_LIMIT
+    if more_max > 0:
+        more: Block = {"type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": True,
+                       "max_length": min(PLAIN_INPUT_LIMIT, more_max)}
+        if rest:
+            more["initial_value"] = rest
+        blocks.append(_input(SNIPPET_MORE_BLOCK, "Text (continued)", more, optional=True,
+                             hint="Only past 3000 characters: joined to the text above."))
+    return _modal(f"Snippet {name}", blocks, callback_id=SNIPPET_CALLBACK, submit="Save",
+                  close="Cancel", metadata=name)
+
+
+SNIPPET_OPTIONS_MAX = 100
+"""Options in one static_select (Slack's limit)."""
+
+
+def snippet_send_modal(ticket_id: int, snippets: list[tuple[str, str]], thread_meta: str) -> View:
+    """Pick a snippet to send to the customer of the staff thread the shortcut was used in."""
+    if not snippets:
+        return message_view("Send snippet", "No snippets yet. Add one with /support snippet "
+                                            "add NAME TEXT.")
+    select: Block = {
+        "type": "static_select",
+        "action_id": INPUT_ACTION,
+        "placeholder": plain("Pick a snippet"),
+        "options": [option(name, name, " ".join(body.split()))
+                    for name, body in snippets[:SNIPPET_OPTIONS_MAX]],
+    }
+    return _modal(f"Snippet to #{ticket_id}", [
+        context(f"Sent to the customer of ticket #{ticket_id} as your reply, with "
+                "`{customer}`, `{ticket}` and `{agent}` filled in."),
+        _input(SNIPPET_PICK_BLOCK, "Snippet", select),
+    ], callback_id=SNIPPET_SEND_CALLBACK, submit="Send", close="Cancel", metadata=thread_meta)
+
+
+@dataclass(frozen=True)
+class RatingMeta:
+    """What the rating form carries: the ticket, its closing, and the rating request's
+    response_url so the buttons can make way for the thanks, as a button press does."""
+
+    ticket_id: int
+    closing: int
+    response_url: str = ""
+
+    def dump(self) -> str:
+        return json.dumps({"t": self.ticket_id, "c": self.closing, "u": self.response_url},
+                          separators=(",", ":"))
+
+    @classmethod
+    def load(cls, raw: str | None) -> RatingMeta:
+        data = json.loads(raw or "{}")
+        return cls(int(data["t"]), int(data["c"]), str(data.get("u") or ""))
+
+
+def rating_modal(meta: RatingMeta) -> View:
+    """A score with a comment. The desk takes one rating per closing, so both are sent
+    together rather than a comment after a score already recorded."""
+    scores = [option(str(n), f"{n} · {word}") for n, word in (
+        (5, "great"), (4, "good"), (3, "okay"), (2, "not good"), (1, "poor"))]
+    return _modal(f"Rate ticket #{meta.ticket_id}", [
+        _input(RATING_SCORE_BLOCK, "How did we do?",
+               {"type": "radio_buttons", "action_id": INPUT_ACTION, "options": scores}),
+        _input(RATING_COMMENT_BLOCK, "Comment", {
+            "type": "plain_text_input", "action_id": INPUT_ACTION, "multiline": True,
+            "max_length": RATING_COMMENT_MAX,
+            "placeholder": plain("What went well, what could be better")}, optional=True),
+    ], callback_id=RATE_CALLBACK, submit="Rate", close="Cancel", metadata=meta.dump())
+
+
+def incident_started_text(incident: IncidentView) -> str:
+    status_page = link(incident.status_page, "the status page")
+    return (f":mega: Incident started: *{escape(incident.text)}*\nCustomers now see it in the "
+            f"Support Center and before they file, with {status_page}. End it with "
+            "`/support incident end`.")
+
+
+def staff_help_blocks() -> list[Block]:
+    """The staff's commands, shown under `/support help` to staff only."""
+    return [
+        {"type": "divider"},
+        section("*Running the desk* (support team only)\n"
+                "• `/support queue [category | plan | mine | unassigned]` the open and waiting "
+                "tickets: urgent first, then plan, then oldest\n"
+                "• `/support snippet add NAME [TEXT]` · `list` · `send NAME N` · `delete NAME` "
+                "canned replies; `{customer}`, `{ticket}`, `{agent}` are filled in\n"
+                "• `/support incident start TEXT` · `end` the notice customers see before they "
+                "file\n"
+                "• `/support escalate N` hand a White Label Lite account's ticket to the "
+                "provider\n"
+                "• Message menu in a ticket's staff thread: *Send snippet*, *Internal note*"),
+    ]

@@ -28,6 +28,7 @@ from adapters.slack import blocks as ui
 from adapters.slack import notes
 from adapters.slack.blocks import IntakeMeta, View
 from adapters.slack.files import FileProblem, fetch_file
+from adapters.slack.operations import COMMANDS, Command, DeskOperations
 from adapters.slack.people import Names, StaffDirectory
 from adapters.slack.text import escape, from_slack_markup, join_message
 from adapters.slack.transport import SlackTransport
@@ -77,6 +78,8 @@ RELAYED_SUBTYPES = {None, "file_share", "thread_broadcast"}
 
 
 class SlackHandlers:
+    something_went_wrong = SOMETHING_WENT_WRONG
+
     def __init__(
         self,
         desk: SupportDesk,
@@ -96,6 +99,7 @@ class SlackHandlers:
         self._thread_locks: dict[str, tuple[asyncio.Lock, int]] = {}
         self.submit_budget = SUBMIT_BUDGET_SECONDS
         self._background: set[asyncio.Task[Any]] = set()
+        self.ops = DeskOperations(self)
 
     def register(self, app: AsyncApp) -> None:
         app.command("/support")(self.on_support_command)
@@ -115,6 +119,11 @@ class SlackHandlers:
             app.action(action_id)(self.on_card_action)
         app.action(ui.LINK_ACTION)(self.on_link_button)
         app.action(re.compile(rf"^{ui.RATE_ACTION_PREFIX}[1-5]$"))(self.on_rating)
+        app.action(ui.RATE_COMMENT_ACTION)(self.ops.on_rate_comment_button)
+        app.view(ui.RATE_CALLBACK)(self.ops.on_rating_submit)
+        app.view(ui.SNIPPET_CALLBACK)(self.ops.on_snippet_submit)
+        app.shortcut(ui.SEND_SNIPPET_SHORTCUT)(self.ops.on_send_snippet_shortcut)
+        app.view(ui.SNIPPET_SEND_CALLBACK)(self.ops.on_snippet_send_submit)
 
     async def wait_idle(self) -> None:
         """Wait for work that outlived its request (slow modal submits); used by stop()."""
@@ -123,25 +132,25 @@ class SlackHandlers:
 
     # ---- who -----------------------------------------------------------------------------------
 
-    async def _identity(self, client: AsyncWebClient, team: str, user_id: str,
+    async def identity(self, client: AsyncWebClient, team: str, user_id: str,
                         fallback: str = "") -> Identity:
         name = await self.names.display_name(client, team, user_id, fallback)
         return Identity(platform=Platform.SLACK, workspace=team, user_id=user_id, name=name)
 
-    async def _actor(self, client: AsyncWebClient, team: str, user_id: str,
+    async def actor(self, client: AsyncWebClient, team: str, user_id: str,
                      fallback: str = "") -> Actor:
-        identity = await self._identity(client, team, user_id, fallback)
+        identity = await self.identity(client, team, user_id, fallback)
         return Actor(identity=identity,
                      is_staff=await self.staff.is_staff(client, team, user_id))
 
     @staticmethod
-    def _team(body: JSON, context: AsyncBoltContext) -> str:
+    def team_of(body: JSON, context: AsyncBoltContext) -> str:
         team = (body.get("team") or {}).get("id") if isinstance(body.get("team"), dict) else None
         return str(context.team_id or body.get("team_id") or team or
                    (body.get("user") or {}).get("team_id") or "")
 
     @staticmethod
-    def _user(body: JSON) -> tuple[str, str]:
+    def user_of(body: JSON) -> tuple[str, str]:
         """(user id, name from the payload) of an interaction or a command."""
         user = body.get("user")
         if isinstance(user, dict):
@@ -156,16 +165,23 @@ class SlackHandlers:
     async def on_support_command(self, ack: AsyncAck, body: JSON, client: AsyncWebClient,
                                  respond: AsyncRespond, context: AsyncBoltContext) -> None:
         await ack()
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         word, _, rest = str(body.get("text") or "").strip().partition(" ")
         word = word.lower()
         try:
-            customer = await self._identity(client, team, user_id, user_name)
+            customer = await self.identity(client, team, user_id, user_name)
             if word == "new":
                 meta = IntakeMeta(channel_id=self._intake_channel(body.get("channel_id")))
                 await self._open_intake(client, str(body["trigger_id"]), customer, meta,
                                         respond=respond, subject=rest.strip())
+                return
+            if word in COMMANDS:
+                await self.ops.command(Command(
+                    word=word, rest=rest, team=team, user_id=user_id, user_name=user_name,
+                    channel_id=str(body.get("channel_id") or ""),
+                    trigger_id=str(body.get("trigger_id") or ""), client=client,
+                    respond=respond))
                 return
             if word in ("", "center", "home"):
                 view = await self.desk.support_center(customer)
@@ -175,6 +191,8 @@ class SlackHandlers:
                 blocks, text = ui.ticket_list_blocks(tickets), "Your tickets"
             elif word == "help":
                 blocks, text = ui.help_blocks(self.desk.help_text()), "Support help"
+                if await self.staff.is_staff(client, team, user_id):
+                    blocks += ui.staff_help_blocks()
             else:
                 blocks = [ui.section(f"I don't know `/support {escape(word)}`."),
                           *ui.help_blocks(self.desk.help_text())]
@@ -192,9 +210,9 @@ class SlackHandlers:
                              context: AsyncBoltContext) -> None:
         if event.get("tab", "home") != "home":
             return
-        team = self._team(body, context)
+        team = self.team_of(body, context)
         try:
-            customer = await self._identity(client, team, str(event["user"]))
+            customer = await self.identity(client, team, str(event["user"]))
             view = await self.desk.support_center(customer)
             await client.views_publish(user_id=str(event["user"]), view=ui.home_view(view))
         except Exception:
@@ -224,35 +242,35 @@ class SlackHandlers:
     async def on_new_ticket_button(self, ack: AsyncAck, body: JSON, client: AsyncWebClient,
                                    context: AsyncBoltContext) -> None:
         await ack()
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
             "channel_id")
-        customer = await self._identity(client, team, user_id, user_name)
+        customer = await self.identity(client, team, user_id, user_name)
         await self._open_intake(client, str(body["trigger_id"]), customer,
                                 IntakeMeta(channel_id=self._intake_channel(channel)))
 
     async def on_new_ticket_shortcut(self, ack: AsyncAck, body: JSON, client: AsyncWebClient,
                                      context: AsyncBoltContext) -> None:
         await ack()
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
-        customer = await self._identity(client, team, user_id, user_name)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
+        customer = await self.identity(client, team, user_id, user_name)
         await self._open_intake(client, str(body["trigger_id"]), customer, IntakeMeta())
 
     async def on_file_message_shortcut(self, ack: AsyncAck, body: JSON, client: AsyncWebClient,
                                        context: AsyncBoltContext) -> None:
         """"File as a ticket": the form, with the chosen message and its link as the message."""
         await ack()
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         channel = str((body.get("channel") or {}).get("id") or "")
         message = body.get("message") or {}
         text = from_slack_markup(str(message.get("text") or ""))
         link = permalink(str((body.get("team") or {}).get("domain") or ""), channel,
                          str(message.get("ts") or ""), message.get("thread_ts"))
         prefill = f"{text}\n\n(From {link})" if link else text
-        customer = await self._identity(client, team, user_id, user_name)
+        customer = await self.identity(client, team, user_id, user_name)
         await self._open_intake(client, str(body["trigger_id"]), customer,
                                 IntakeMeta(channel_id=self._intake_channel(channel)),
                                 message=prefill)
@@ -261,8 +279,8 @@ class SlackHandlers:
 
     async def on_intake_submit(self, ack: AsyncAck, body: JSON, view: JSON,
                                client: AsyncWebClient, context: AsyncBoltContext) -> None:
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         work = asyncio.ensure_future(
             self._submit(client, context.bot_token, team, user_id, user_name, view))
         done, _ = await asyncio.wait({work}, timeout=self.submit_budget)
@@ -305,7 +323,7 @@ class SlackHandlers:
         values = _form_values(view)
         meta = IntakeMeta.load(view.get("private_metadata"))
         try:
-            customer = await self._identity(client, team, user_id, user_name)
+            customer = await self.identity(client, team, user_id, user_name)
             attachment: AttachmentIn | None = None
             file_error: str | None = None
             if len(values.files) > 1:
@@ -357,13 +375,13 @@ class SlackHandlers:
                                client: AsyncWebClient, context: AsyncBoltContext) -> None:
         """continue #N / create a new ticket / this solved it / file the ticket anyway."""
         await ack()
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         view = body.get("view") or {}
         meta = IntakeMeta.load(view.get("private_metadata"))
         draft_id = str(action.get("value") or "")
         try:
-            customer = await self._identity(client, team, user_id, user_name)
+            customer = await self.identity(client, team, user_id, user_name)
             action_id = action["action_id"]
             result: SubmitResult
             if action_id == ui.DUP_CONTINUE_ACTION:
@@ -393,11 +411,11 @@ class SlackHandlers:
                         respond: AsyncRespond, context: AsyncBoltContext) -> None:
         """A customer's 1–5 rating of a closed ticket; the buttons make way for the thanks."""
         await ack()
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         try:
             ticket, closing, score = (int(x) for x in str(action.get("value")).split(":"))
-            customer = await self._identity(client, team, user_id, user_name)
+            customer = await self.identity(client, team, user_id, user_name)
             thanks = await self.desk.rate(customer, ticket, score, closing=closing or None)
         except HelplineError as exc:
             await respond(text=str(exc), response_type="ephemeral", replace_original=False)
@@ -419,11 +437,11 @@ class SlackHandlers:
                              client: AsyncWebClient, respond: AsyncRespond,
                              context: AsyncBoltContext) -> None:
         await ack()
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         action_id = str(action["action_id"])
         try:
-            actor = await self._actor(client, team, user_id, user_name)
+            actor = await self.actor(client, team, user_id, user_name)
             if not actor.is_staff:
                 await respond(text=NOT_STAFF, response_type="ephemeral", replace_original=False)
                 return
@@ -459,13 +477,13 @@ class SlackHandlers:
                                         respond: AsyncRespond,
                                         context: AsyncBoltContext) -> None:
         await ack()
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         channel = str((body.get("channel") or {}).get("id") or "")
         message = body.get("message") or {}
         thread_ts = str(message.get("thread_ts") or message.get("ts") or "")
         try:
-            actor = await self._actor(client, team, user_id, user_name)
+            actor = await self.actor(client, team, user_id, user_name)
             if not actor.is_staff:
                 await respond(text=NOT_STAFF, response_type="ephemeral")
                 return
@@ -489,15 +507,15 @@ class SlackHandlers:
 
     async def on_note_submit(self, ack: AsyncAck, body: JSON, view: JSON,
                              client: AsyncWebClient, context: AsyncBoltContext) -> None:
-        team = self._team(body, context)
-        user_id, user_name = self._user(body)
+        team = self.team_of(body, context)
+        user_id, user_name = self.user_of(body)
         channel, _, thread_ts = str(view.get("private_metadata") or "").partition(":")
         text = str(((view["state"]["values"].get(ui.NOTE_BLOCK) or {}).get(ui.INPUT_ACTION)
                     or {}).get("value") or "")
         thread = ThreadRef(platform=Platform.SLACK, workspace=team, channel_id=channel,
                            thread_id=thread_ts)
         try:
-            actor = await self._actor(client, team, user_id, user_name)
+            actor = await self.actor(client, team, user_id, user_name)
             result = await self.desk.internal_note(
                 actor, text, thread=thread,
                 source_key=f"slack:{team}:view:{view['id']}:{view.get('hash')}")
@@ -530,7 +548,7 @@ class SlackHandlers:
         user_id = event.get("user")
         if not thread_ts or thread_ts == ts or not user_id:
             return  # top-level messages are never relayed: only replies in a ticket's thread
-        team = self._team(body, context)
+        team = self.team_of(body, context)
         channel = str(event["channel"])
         thread = ThreadRef(platform=Platform.SLACK, workspace=team, channel_id=channel,
                            thread_id=str(thread_ts))
@@ -591,7 +609,7 @@ class SlackHandlers:
             await self._tell(client, thread.channel_id, thread.thread_id, user_id, problem,
                              ticket_id=ticket_id)
             return
-        customer = await self._identity(client, team, user_id)
+        customer = await self.identity(client, team, user_id)
         result = await self.desk.customer_reply(
             customer, text, thread=thread, attachment=attachment, source_key=key,
             source_ref=MessageRef(platform=Platform.SLACK, workspace=team,
@@ -610,7 +628,7 @@ class SlackHandlers:
                              context: AsyncBoltContext, team: str, thread: ThreadRef,
                              key: str, ticket_id: int) -> None:
         user_id = str(event["user"])
-        actor = await self._actor(client, team, user_id)
+        actor = await self.actor(client, team, user_id)
         if not actor.is_staff:
             await self._tell(client, thread.channel_id, thread.thread_id, user_id, NOT_STAFF,
                              ticket_id=ticket_id, private=True)

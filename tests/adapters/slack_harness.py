@@ -10,9 +10,11 @@ the adapter's transport in the background. Tests drive it with signed requests
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,9 +27,10 @@ from adapters.slack.runtime import SlackAdapter, create_slack_adapter
 from adapters.slack.text import unescape
 from bot.bootstrap import Core, build_core
 from bot.settings import Settings
+from core.clock import Clock, utcnow
 from core.config import DeskConfig, StaffConfig
 from core.models import Platform, ThreadRef
-from tests.fakes.slack_api import Call, FakeSlack
+from tests.fakes.slack_api import RESPONSE_URL, Call, FakeSlack
 from tests.fakes.slack_requests import (
     BoltReply,
     SlackRequester,
@@ -108,6 +111,17 @@ async def eventually(check: Callable[[], Awaitable[object]], what: str,
         await asyncio.sleep(0.01)  # nothing to await but the database
 
 
+class ShiftableClock:
+    """The desk's clock, which a test can move forward (to pass a response target) without
+    waiting; the worker and the desk read the same one."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return utcnow() + self.offset
+
+
 @dataclass
 class Ticket:
     id: int
@@ -157,34 +171,35 @@ class RunningDesk:
         assert calls[-1].ok, calls[-1].describe()
         return dict(calls[-1].args["view"])
 
-    async def file_ticket(self, **state: Any) -> Ticket:
-        """File a ticket through the modal and wait until both sides are posted."""
-        cards_before = len(self.cards())
+    async def file_ticket(self, *, staff_channel: str = STAFF_CHANNEL, **state: Any) -> Ticket:
+        """File a ticket through the modal and wait until both sides are posted (its card in
+        ``staff_channel``: another one for a White Label Lite account)."""
+        cards_before = len(self.cards(staff_channel))
         reply = await self.submit(form_state(**state))
         assert reply.body.get("response_action") == "update", reply.text
         title = reply.body["view"]["title"]["text"]
         assert title.startswith("Ticket #"), reply.text
         ticket_id = int(title.removeprefix("Ticket #"))
         await self.slack.wait_for("chat.postMessage",
-                                  lambda c: c.ok and c.args.get("channel") == STAFF_CHANNEL
+                                  lambda c: c.ok and c.args.get("channel") == staff_channel
                                   and "thread_ts" not in c.args, count=cards_before + 1)
         dm = self.slack.dm_channel(CUSTOMER)
         opened = await self.slack.wait_for(
             "chat.postMessage",
             lambda c: c.ok and f"Ticket #{ticket_id} " in section_text(c.args))
-        card = self.card(ticket_id)
+        card = self.card(ticket_id, staff_channel)
         # The customer's first message follows the card into its thread: wait for it, so a
         # test's own expectations about the thread start from a quiet state.
-        await self.wait_post(STAFF_CHANNEL, card["ts"])
+        await self.wait_post(staff_channel, card["ts"])
         ticket = Ticket(ticket_id, dm,
                         str(opened[0].response["ts"]) if opened[0].response else "", card["ts"])
-        await self.threads_known(ticket)
+        await self.threads_known(ticket, staff_channel)
         return ticket
 
-    async def threads_known(self, ticket: Ticket) -> None:
+    async def threads_known(self, ticket: Ticket, staff_channel: str = STAFF_CHANNEL) -> None:
         """Wait until the worker has recorded both threads of ``ticket`` (it does so right
         after Slack answered the post, which the fake records a moment earlier)."""
-        sides = [(ticket.dm_channel, ticket.customer_thread), (STAFF_CHANNEL, ticket.card_ts)]
+        sides = [(ticket.dm_channel, ticket.customer_thread), (staff_channel, ticket.card_ts)]
         refs = [ThreadRef(platform=Platform.SLACK, workspace=self.slack.team_id,
                           channel_id=channel, thread_id=ts) for channel, ts in sides]
         for ref in refs:
@@ -206,14 +221,30 @@ class RunningDesk:
 
     # ---- what Slack shows ---------------------------------------------------------------------
 
-    def cards(self) -> list[JSON]:
-        """Top-level bot messages in the staff channel: the tickets' cards."""
-        return [m for m in self.slack.messages(STAFF_CHANNEL)
+    def cards(self, channel: str = STAFF_CHANNEL) -> list[JSON]:
+        """Top-level bot messages in a staff channel: the tickets' cards."""
+        return [m for m in self.slack.messages(channel)
                 if m.get("user") == self.slack.bot_user_id
                 and m.get("thread_ts") in (None, m["ts"])]
 
-    def card(self, ticket_id: int) -> JSON:
-        return next(m for m in self.cards() if f"*#{ticket_id}*" in all_text(m.get("blocks")))
+    def card(self, ticket_id: int, channel: str = STAFF_CHANNEL) -> JSON:
+        return next(m for m in self.cards(channel)
+                    if f"*#{ticket_id}*" in all_text(m.get("blocks")))
+
+    # ---- /support ---------------------------------------------------------------------------
+
+    async def ask(self, text: str, *, user_id: str = CUSTOMER,
+                  channel_id: str = "C0GENERAL1") -> JSON:
+        """Run `/support TEXT` and return what the app sent to that command's response_url
+        (bolt's ``respond``): ``text``, ``blocks``, ``response_type``."""
+        path = f"commands/{self.slack.team_id}/{uuid.uuid4().hex}"
+        reply = await self.requester.slash_command(
+            "/support", text, user_id=user_id, channel_id=channel_id,
+            response_url=f"{self.slack.hooks_url}{path}")
+        assert (reply.status, reply.text) == (200, ""), reply.text
+        [answer] = await self.slack.wait_for(
+            RESPONSE_URL, lambda c: str(c.args.get("url_path", "")).endswith(path))
+        return dict(answer.args)
 
     def thread(self, channel: str, ts: str) -> list[JSON]:
         return self.slack.thread(channel, ts)[1:]
@@ -235,7 +266,7 @@ class RunningDesk:
 
 @asynccontextmanager
 async def running_desk(tmp_path: Path, config: DeskConfig | None = None, *,
-                       settings: dict[str, Any] | None = None,
+                       settings: dict[str, Any] | None = None, clock: Clock = utcnow,
                        **slack_options: Any) -> AsyncIterator[RunningDesk]:
     """The desk with its Slack adapter in HTTP mode (single workspace unless ``settings``
     say otherwise, e.g. OAuth's client id and secret)."""
@@ -251,7 +282,7 @@ async def running_desk(tmp_path: Path, config: DeskConfig | None = None, *,
         }
         values.update(settings or {})
         process = Settings(_env_file=None, **values)
-        core = await build_core(process, config=config or desk_config())
+        core = await build_core(process, config=config or desk_config(), clock=clock)
         adapter = create_slack_adapter(core)
         http = web.Application()
         await adapter.start(http)

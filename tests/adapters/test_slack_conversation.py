@@ -384,7 +384,8 @@ async def test_a_closed_ticket_asks_for_a_rating_that_the_customer_gives_once(
         request = h.slack.message(ticket.dm_channel, asked.response["ts"])
         buttons = [el["action_id"] for b in request["blocks"] if b["type"] == "actions"
                    for el in b["elements"]]
-        assert buttons == [f"{ui.RATE_ACTION_PREFIX}{n}" for n in range(1, 6)]
+        assert buttons == [*(f"{ui.RATE_ACTION_PREFIX}{n}" for n in range(1, 6)),
+                           ui.RATE_COMMENT_ACTION]
         value = f"{ticket.id}:{asked.args['blocks'][-1]['block_id'].rsplit('_', 1)[-1]}:5"
 
         await h.requester.block_action(f"{ui.RATE_ACTION_PREFIX}5", value, message=request,

@@ -27,6 +27,7 @@ def test_manifest_declares_the_command_shortcuts_and_home_tab_the_code_handles()
         ui.NEW_TICKET_SHORTCUT: "global",
         ui.FILE_MESSAGE_SHORTCUT: "message",
         ui.INTERNAL_NOTE_SHORTCUT: "message",
+        ui.SEND_SNIPPET_SHORTCUT: "message",
     }
     assert all(len(s["name"]) <= 24 and len(s["description"]) <= 80
                for s in features["shortcuts"])

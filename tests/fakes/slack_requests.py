@@ -100,6 +100,11 @@ def static_select_value(value: str | None, text: str | None = None) -> JSON:
     return {"type": "static_select", "selected_option": selected}
 
 
+def radio_buttons_value(value: str | None, text: str | None = None) -> JSON:
+    """A radio_buttons element's state entry (None = nothing chosen)."""
+    return {**static_select_value(value, text), "type": "radio_buttons"}
+
+
 def message_event(
     text: str,
     *,

@@ -242,6 +242,11 @@ async def test_customer_transcript_leaves_out_internal_notes(desk: SupportDesk) 
     await desk.request_transcript(ALICE, ticket_id=t)
     [text] = await notices(desk.db, t, "# Ticket #")
     assert "Here is your invoice copy." in text and "internal thoughts" not in text
+    teammate = Identity(platform=Platform.CONSOLE, workspace="acme", user_id="ben", name="Ben")
+    from core.errors import TicketNotFound
+
+    with pytest.raises(TicketNotFound):
+        await desk.request_transcript(teammate, ticket_id=t)
 
 
 async def test_export_has_full_history_and_attachments_by_hash(desk: SupportDesk,
