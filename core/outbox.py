@@ -297,9 +297,10 @@ class DeliveryWorker:
                     .execution_options(synchronize_session=False)
                 )
                 if getattr(result, "rowcount", 0) == 1:
-                    # A row still marked as claimed by someone was being delivered when that
-                    # worker stopped: the platform may already have the message.
-                    self._interrupted[row.id] = row.claimed_by is not None
+                    # The platform may already have this message when an earlier attempt
+                    # failed (a timeout or a cut connection can hide a success) or when its
+                    # worker stopped mid-delivery (the row is still marked as claimed).
+                    self._interrupted[row.id] = row.claimed_by is not None or row.attempts > 0
                     claimed.append(row)
         return claimed
 
@@ -465,6 +466,7 @@ class DeliveryWorker:
                     .values(
                         attempts=attempts,
                         last_error=exc.reason,
+                        claimed_by=None,
                         claimed_until=None,
                         next_attempt_at=now + timedelta(seconds=delay),
                     )

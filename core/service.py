@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import accounts, guide, timers
@@ -427,6 +428,34 @@ class SupportDesk:
         source_ref: MessageRef | None = None,
     ) -> ReplyResult:
         """A customer's message in their ticket's thread (or, in the console, by number)."""
+        try:
+            return await self._customer_reply(
+                customer,
+                body,
+                thread=thread,
+                ticket_id=ticket_id,
+                attachment=attachment,
+                source_key=source_key,
+                source_ref=source_ref,
+            )
+        except IntegrityError:
+            # The same platform message handled by two processes at once: the other won.
+            if source_key is None:
+                raise
+            return await self._recorded_reply(source_key)
+
+    async def _customer_reply(
+        self,
+        customer: Identity,
+        body: str,
+        *,
+        thread: ThreadRef | None = None,
+        ticket_id: int | None = None,
+        attachment: AttachmentIn | None = None,
+        source_key: str | None = None,
+        source_ref: MessageRef | None = None,
+    ) -> ReplyResult:
+        """A customer's message in their ticket's thread (or, in the console, by number)."""
         now = self.clock()
         async with self.db.transaction() as session:
             if source_key and (prior := await self._message_by_source(session, source_key)):
@@ -473,6 +502,35 @@ class SupportDesk:
         return result
 
     async def staff_reply(
+        self,
+        actor: Actor,
+        body: str,
+        *,
+        thread: ThreadRef | None = None,
+        ticket_id: int | None = None,
+        attachment: AttachmentIn | None = None,
+        source_key: str | None = None,
+        source_ref: MessageRef | None = None,
+    ) -> ReplyResult:
+        """A staff answer in the ticket's staff thread: relayed to the customer, and the ticket
+        waits on the customer."""
+        try:
+            return await self._staff_reply(
+                actor,
+                body,
+                thread=thread,
+                ticket_id=ticket_id,
+                attachment=attachment,
+                source_key=source_key,
+                source_ref=source_ref,
+            )
+        except IntegrityError:
+            # The same platform message handled by two processes at once: the other won.
+            if source_key is None:
+                raise
+            return await self._recorded_reply(source_key)
+
+    async def _staff_reply(
         self,
         actor: Actor,
         body: str,
@@ -545,6 +603,14 @@ class SupportDesk:
             result = ReplyAccepted(ticket.id, Status(ticket.status), False, redaction)
         self._notify()
         return result
+
+    async def _recorded_reply(self, source_key: str) -> ReplyAccepted:
+        async with self.db.transaction() as session:
+            prior = await self._message_by_source(session, source_key)
+            if prior is None:
+                raise RuntimeError(f"message {source_key} conflicted but is not stored")
+            ticket = await self._get_ticket(session, prior.ticket_id)
+            return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
 
     async def internal_note(
         self,
@@ -1671,7 +1737,14 @@ class SupportDesk:
         ).all()
         if any(set(ids) & set(alerted or []) for alerted in recent_alerts):
             return  # this burst was announced already
-        session.add(IncidentAlertRow(first_ticket_id=ids[0], ticket_ids=ids, at=now))
+        try:
+            # In a savepoint: another process announcing the same burst at the same moment
+            # must not cost this customer their ticket.
+            async with session.begin_nested():
+                session.add(IncidentAlertRow(first_ticket_id=ids[0], ticket_ids=ids, at=now))
+                await session.flush()
+        except IntegrityError:
+            return
         listed = ", ".join(f"#{i}" for i in ids)
         Outbox(session, self.clock).post(
             key=f"incident-alert:{ids[0]}",

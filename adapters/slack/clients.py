@@ -37,7 +37,11 @@ class WorkspaceClients:
         key = token or ""
         found = self._by_token.get(key)
         if found is None:
-            found = AsyncWebClient(token=token, base_url=self.api_url, timeout=self.timeout)
+            # No SDK retries: a post resent blindly after a dropped connection can land twice.
+            # The outbox retries instead, and checks the thread for the post first.
+            found = AsyncWebClient(
+                token=token, base_url=self.api_url, timeout=self.timeout, retry_handlers=[]
+            )
             self._by_token[key] = found
         return found
 
@@ -47,7 +51,9 @@ class WorkspaceClients:
             if not self.bot_token:
                 raise DeliveryError(
                     "no default workspace: with OAuth (many workspaces) write Slack channels "
-                    "in the config as slack:TEAM_ID:CHANNEL_ID", permanent=True)
+                    "in the config as slack:TEAM_ID:CHANNEL_ID",
+                    permanent=True,
+                )
             async with self._lock:
                 if self._default_team is None:
                     answer = await self.client(self.bot_token).auth_test()
@@ -57,12 +63,14 @@ class WorkspaceClients:
     async def token_for(self, workspace: str) -> str:
         if self.installation_store is not None and workspace:
             bot = await self.installation_store.async_find_bot(
-                enterprise_id=None, team_id=workspace)
+                enterprise_id=None, team_id=workspace
+            )
             if bot is not None and bot.bot_token:
                 return str(bot.bot_token)
             if not self.bot_token:
-                raise DeliveryError(f"Helpline is not installed in Slack workspace {workspace}",
-                                    permanent=True)
+                raise DeliveryError(
+                    f"Helpline is not installed in Slack workspace {workspace}", permanent=True
+                )
         if not self.bot_token:
             raise DeliveryError("no Slack bot token configured", permanent=True)
         return self.bot_token

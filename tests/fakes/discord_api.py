@@ -26,6 +26,9 @@ How discord.py reacts to the faults this fake can inject (read from `discord/htt
   not a `discord.HTTPException`); discord.py does not retry it.
 * A hang is not bounded by discord.py: REST calls only end by aiohttp's default 300 s total
   timeout, so callers must put their own `asyncio.timeout` around calls that may hang.
+* A message sent with a `nonce` and `enforce_nonce` (discord.py sets it whenever a nonce is
+  given) is created once per channel and nonce; sending it again answers the first message, as
+  Discord does within its nonce window (the fake keeps them for its lifetime).
 """
 
 from __future__ import annotations
@@ -180,7 +183,7 @@ class Fault:
 
     method: str
     path_contains: str
-    kind: Literal["status", "hang", "drop"]
+    kind: Literal["status", "hang", "drop", "drop_after"]
     status: int = 0
     retry_after: float = 0.0
     global_: bool = False
@@ -314,6 +317,8 @@ class FakeDiscord:
         self._cdn: dict[str, _Stored] = {}
         self._commands: dict[int | None, list[JSON]] = {}
         self._interactions: dict[str, SentInteraction] = {}
+        # (channel id, nonce) -> id of the message created with `enforce_nonce`
+        self._nonces: dict[tuple[int, str], int] = {}
 
         self.call_log: list[Call] = []
         self.callbacks: list[InteractionCallback] = []
@@ -816,6 +821,13 @@ class FakeDiscord:
     def drop_next(self, method: str, path_contains: str, times: int = 1) -> Fault:
         """Close the connection of the next matching requests without answering."""
         fault = Fault(method.upper(), path_contains, "drop", times=times)
+        self._faults.append(fault)
+        return fault
+
+    def drop_after_next(self, method: str, path_contains: str, times: int = 1) -> Fault:
+        """Carry out the next matching requests, then close the connection before the answer:
+        Discord did the work (a message exists), the client sees a disconnect."""
+        fault = Fault(method.upper(), path_contains, "drop_after", times=times)
         self._faults.append(fault)
         return fault
 
@@ -1671,6 +1683,12 @@ class FakeDiscord:
                 assert request.transport is not None
                 request.transport.close()
                 raise _Dropped
+            if fault.kind == "drop_after":
+                if self._authorized(call):
+                    await handler(request)
+                assert request.transport is not None
+                request.transport.close()
+                raise _Dropped
             if fault.kind == "status":
                 if fault.status == 429:
                     return self._rate_limited(fault)
@@ -1936,7 +1954,16 @@ class FakeDiscord:
         body = self._body(request)
         if not (body.get("content") or body.get("embeds") or call.files or body.get("components")):
             return _error(400, "Cannot send an empty message", 50006)
-        return _json_response(await self._create_bot_message(channel_id, body, call.files))
+        nonce = body.get("nonce")
+        enforced = (channel_id, str(nonce)) if nonce and body.get("enforce_nonce") else None
+        if enforced is not None and enforced in self._nonces:
+            # Discord: "if another message was created by the same author with the same nonce,
+            # that message will be returned and no new message will be created".
+            return _json_response(self._messages[self._nonces[enforced]])
+        created = await self._create_bot_message(channel_id, body, call.files)
+        if enforced is not None:
+            self._nonces[enforced] = int(created["id"])
+        return _json_response(created)
 
     def _channel_message(self, request: web.Request) -> JSON | None:
         message = self._messages.get(int(request.match_info["message_id"]))

@@ -101,7 +101,7 @@ class Call:
     """One request the fake received, in arrival order (`seq`).
 
     `outcome` is "ok", "error:<code>" for an `ok: false` answer, "http:<status>" for an
-    injected HTTP failure, "hang" or "cut"; `status` is the HTTP status sent (None when no
+    injected HTTP failure, "hang", "cut" or "cut_after"; `status` is the HTTP status sent (None when no
     answer was sent).
     """
 
@@ -134,7 +134,7 @@ class Call:
         return f"#{self.seq} {self.method} [{self.outcome}] {text}"
 
 
-FaultKind = Literal["http", "error", "hang", "cut"]
+FaultKind = Literal["http", "error", "hang", "cut", "cut_after"]
 
 
 @dataclass
@@ -212,6 +212,7 @@ class FakeSlack:
         self._changed = asyncio.Condition()
         self._faults: dict[str, list[_Fault]] = {}
         self._hung: list[asyncio.Future[bool]] = []
+        self._hung_calls: dict[asyncio.Future[bool], Call] = {}
 
         self._ids = itertools.count(1)
         self._ts_counter = itertools.count(1)
@@ -389,6 +390,16 @@ class FakeSlack:
         """
         self._add_fault(method, _Fault("cut", times))
 
+    def cut_after_next(self, method: str, times: int = 1) -> None:
+        """Carry out the next `times` calls of `method`, then drop the connection before the
+        answer is sent: Slack did the work (a message is stored), the caller never hears so.
+
+        Recorded with outcome "cut_after". slack_sdk's default retry handler sends a dropped
+        request once more by itself, so a non-idempotent call such as chat.postMessage reaches
+        the fake twice unless the client was built without that handler.
+        """
+        self._add_fault(method, _Fault("cut_after", times))
+
     def login_page_next(self, times: int = 1) -> None:
         """Answer the next `times` file downloads with Slack's 200 HTML sign-in page, whatever
         the token (what a workspace that revoked files:read looks like to the app)."""
@@ -405,6 +416,19 @@ class FakeSlack:
                 released += 1
         self._hung = [f for f in self._hung if not f.done()]
         return released
+
+    def finish_hung(self, predicate: Callable[[Call], bool], *, carry_out: bool) -> int:
+        """End the hung calls matching `predicate`: carried out (as `release` does: a message is
+        stored even if the caller has gone away meanwhile) or cut without being carried out.
+        Returns how many."""
+        finished = 0
+        for future in self._hung:
+            call = self._hung_calls.get(future)
+            if not future.done() and call is not None and predicate(call):
+                future.set_result(carry_out)
+                finished += 1
+        self._hung = [f for f in self._hung if not f.done()]
+        return finished
 
     def _add_fault(self, method: str, fault: _Fault) -> None:
         if fault.remaining < 1:
@@ -445,10 +469,15 @@ class FakeSlack:
         if fault is not None and fault.kind == "cut":
             await self._record(method, args, headers, "cut", None)
             return _cut(request)
+        if fault is not None and fault.kind == "cut_after":
+            response = produce()
+            _, body_or_none = outcome_of(response)
+            await self._record(method, args, headers, "cut_after", None, body_or_none)
+            return _cut(request)
         if fault is not None and fault.kind == "hang":
             future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
             self._hung.append(future)
-            await self._record(method, args, headers, "hang", None)
+            self._hung_calls[future] = await self._record(method, args, headers, "hang", None)
             if not await future:
                 return _cut(request)
             return produce()
