@@ -229,19 +229,33 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event, idle_interval: float = 1.0) -> None:
+        """Deliver until ``stop``: up to ``batch`` deliveries in flight at once, each settled on
+        its own, so one slow platform call never holds up the other threads."""
+        inflight: set[asyncio.Task[None]] = set()
         while not stop.is_set():
-            try:
-                done = await self.run_once()
-            except Exception:  # keep delivering after a passing storage fault
-                log.exception("outbox pass failed")
-                done = 0
-            if done:
+            rows: list[OutboxRow] = []
+            if len(inflight) < self.batch:
+                try:
+                    rows = await self._claim(self.batch - len(inflight))
+                except Exception:  # keep delivering after a passing storage fault
+                    log.exception("outbox claim failed")
+            for row in rows:
+                inflight.add(asyncio.create_task(self._deliver(row)))
+            if rows and len(inflight) < self.batch:
                 continue
             self._wake.clear()
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
-            await asyncio.wait(waiters, timeout=idle_interval, return_when=asyncio.FIRST_COMPLETED)
-            for w in waiters:
-                w.cancel()
+            signals = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
+            await asyncio.wait(
+                [*signals, *inflight], timeout=idle_interval, return_when=asyncio.FIRST_COMPLETED
+            )
+            for signal in signals:
+                signal.cancel()
+            for task in [t for t in inflight if t.done()]:
+                inflight.discard(task)
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("delivery task failed", exc_info=task.exception())
+        if inflight:  # let started deliveries settle: a cut-off one would be retried anyway
+            await asyncio.wait(inflight, timeout=30)
 
     async def run_once(self) -> int:
         """Claim and deliver one batch; returns how many rows were settled."""
@@ -257,7 +271,7 @@ class DeliveryWorker:
             if not await self.run_once():
                 return
 
-    async def _claim(self) -> list[OutboxRow]:
+    async def _claim(self, limit: int | None = None) -> list[OutboxRow]:
         now = self.clock()
         earlier = aliased(OutboxRow)
         blocked = exists().where(
@@ -277,7 +291,7 @@ class DeliveryWorker:
                 ~blocked,
             )
             .order_by(OutboxRow.id)
-            .limit(self.batch)
+            .limit(limit or self.batch)
         )
         if not self.db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=OutboxRow)

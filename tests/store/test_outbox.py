@@ -219,3 +219,43 @@ async def test_post_cut_off_by_a_crash_is_not_posted_again_after_restart(
     assert len(relays) == 1
     settled = next(r for r in await rows(desk.db) if r.id == row.id)
     assert settled.state == "done" and settled.result and settled.result.get("recovered")
+
+
+async def test_one_hanging_platform_call_does_not_hold_up_other_threads(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    release, hanging = asyncio.Event(), asyncio.Event()
+    posted = {1: asyncio.Event(), 2: asyncio.Event()}
+
+    class HangsOnFirstTicket(RecordingTransport):
+        async def post(self, thread, message, file, key):  # type: ignore[no-untyped-def]
+            if message.ticket_id == first and message.author_is_staff:
+                hanging.set()
+                await release.wait()
+            ref = await super().post(thread, message, file, key)
+            if message.author_is_staff:
+                posted[1 if message.ticket_id == first else 2].set()
+            return ref
+
+    transport = HangsOnFirstTicket()
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock)
+    first = await ticket(desk)
+    other = await desk.submit(Identity(platform=Platform.CONSOLE, workspace="b", user_id="bob"),
+                              DRAFT)
+    assert isinstance(other, Created)
+    second = other.ticket.id
+    await worker.drain()
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker.run(stop, idle_interval=0.05))
+    desk.on_enqueue = worker.wake
+    await desk.staff_reply(SAM, "Answer on the first ticket.", ticket_id=first)
+    await asyncio.wait_for(hanging.wait(), timeout=5)  # the first post is now stuck
+    await desk.staff_reply(SAM, "Answer on the second ticket.", ticket_id=second)
+    await asyncio.wait_for(posted[2].wait(), timeout=5)
+    texts = [s.text for s in transport.posts()]
+    assert "Answer on the second ticket." in texts and "Answer on the first ticket." not in texts
+    release.set()
+    await asyncio.wait_for(posted[1].wait(), timeout=5)
+    stop.set()
+    await running
+    assert [s.text for s in transport.posts()].count("Answer on the first ticket.") == 1
