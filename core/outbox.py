@@ -233,6 +233,8 @@ class DeliveryWorker:
         its own, so one slow platform call never holds up the other threads."""
         inflight: set[asyncio.Task[None]] = set()
         while not stop.is_set():
+            # Cleared before looking, so work enqueued while we look wakes the next wait.
+            self._wake.clear()
             rows: list[OutboxRow] = []
             if len(inflight) < self.batch:
                 try:
@@ -243,7 +245,6 @@ class DeliveryWorker:
                 inflight.add(asyncio.create_task(self._deliver(row)))
             if rows and len(inflight) < self.batch:
                 continue
-            self._wake.clear()
             signals = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
             await asyncio.wait(
                 [*signals, *inflight], timeout=idle_interval, return_when=asyncio.FIRST_COMPLETED

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from rapidfuzz import fuzz
+from rapidfuzz.utils import default_process
+from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -144,7 +146,7 @@ class SupportDesk:
         """The account that owns the person's workspace: as set by an operator in the
         database, else as in the config file, else the workspace on its own on the default
         plan."""
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await self._account(session, who.platform, who.workspace)
 
     async def _account(
@@ -153,7 +155,7 @@ class SupportDesk:
         return await accounts.resolve(session, self.config, platform, workspace)
 
     async def support_center(self, customer: Identity, limit: int = 20) -> SupportCenterView:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             account = await self._account(session, customer.platform, customer.workspace)
             rows = (
                 await session.scalars(
@@ -205,7 +207,7 @@ class SupportDesk:
         follows_ticket_id: int | None = None,
     ) -> IntakeForm:
         """What the new-ticket form shows. Cheap: adapters call it before opening a modal."""
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             account = await self._account(session, customer.platform, customer.workspace)
             incident = await self._active_incident(session)
         limits = self.config.limits
@@ -737,7 +739,11 @@ class SupportDesk:
         flt = flt or TicketFilter(status=[Status.OPEN, Status.WAITING_ON_CUSTOMER])
         query = select(TicketRow)
         if flt.status:
-            query = query.where(TicketRow.status.in_([s.value for s in flt.status]))
+            # Literal values, so SQLite can match the partial queue index's WHERE clause.
+            statuses: BindParameter[list[str]] = bindparam(
+                "statuses", [s.value for s in flt.status], expanding=True, literal_execute=True
+            )
+            query = query.where(TicketRow.status.in_(statuses))
         if flt.category:
             query = query.where(TicketRow.category == flt.category.value)
         if flt.plan:
@@ -751,7 +757,7 @@ class SupportDesk:
         query = query.order_by(
             TicketRow.urgent.desc(), TicketRow.priority_rank, TicketRow.created_at, TicketRow.id
         ).limit(flt.limit)
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return [to_summary(r, self.clock()) for r in (await session.scalars(query)).all()]
 
     async def my_tickets(
@@ -761,13 +767,13 @@ class SupportDesk:
         if open_only:
             query = query.where(TicketRow.status.in_(_OPEN_STATES))
         query = query.order_by(TicketRow.created_at.desc(), TicketRow.id.desc()).limit(50)
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return [to_summary(r, self.clock()) for r in (await session.scalars(query)).all()]
 
     async def ticket_detail(self, ticket_id: int, *, viewer: Actor | None = None) -> TicketDetail:
         """Everything about a ticket. A customer viewer sees only their own ticket and no
         internal notes; staff (and the CLI, with no viewer) see everything."""
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             ticket = await self._get_ticket(session, ticket_id)
             customer_view = viewer is not None and not viewer.is_staff
             if customer_view and viewer is not None:
@@ -827,7 +833,7 @@ class SupportDesk:
             )
 
     async def card(self, ticket_id: int) -> TicketCard:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             card = await load_card(session, ticket_id, self.clock())
         if card is None:
             raise TicketNotFound(ticket_id)
@@ -836,7 +842,7 @@ class SupportDesk:
     async def ticket_id_for_thread(self, thread: ThreadRef) -> tuple[int, Side] | None:
         """Which ticket a thread belongs to, and which side of it."""
         key = thread_key(thread)
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             found = await session.scalar(
                 select(TicketRow.id).where(TicketRow.staff_thread_key == key)
             )
@@ -850,7 +856,7 @@ class SupportDesk:
         return None
 
     async def attachment_bytes(self, sha256: str) -> bytes | None:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             row = await session.get(AttachmentRow, sha256)
             return row.data if row else None
 
@@ -885,7 +891,7 @@ class SupportDesk:
             return True
 
     async def active_incident(self) -> IncidentView | None:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await self._active_incident(session)
 
     # ---- desk operations: timers, ratings, snippets, transcripts, accounts, escalation ------
@@ -1027,7 +1033,7 @@ class SupportDesk:
                 row.body, row.updated_by, row.updated_at = text, actor.label, self.clock()
 
     async def snippets(self) -> list[tuple[str, str]]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             rows = (await session.scalars(select(SnippetRow).order_by(SnippetRow.name))).all()
             return [(r.name, r.body) for r in rows]
 
@@ -1104,13 +1110,13 @@ class SupportDesk:
         query = select(TicketRow.id).order_by(TicketRow.id)
         if since is not None:
             query = query.where(TicketRow.created_at >= since)
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             ids = list((await session.scalars(query)).all())
         for tid in ids:
             yield await self.ticket_detail(tid)
 
     async def accounts(self) -> list[AccountConfig]:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await accounts.list_all(session, self.config)
 
     async def set_account(self, account_id: str, **fields: Any) -> AccountConfig:
@@ -1232,7 +1238,7 @@ class SupportDesk:
                     existing.ended_at = None
 
     async def report(self, since: datetime | None = None) -> DeskReport:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return await build_report(session, since)
 
     # ---- internals -------------------------------------------------------------------------
@@ -1719,12 +1725,18 @@ class SupportDesk:
                 .limit(200)
             )
         ).all()
+        subject = default_process(row.subject)
         similar: dict[str, int] = {}
         for other in recent:
             if other.customer_key in similar:
                 continue
+            # A cheap C-speed screen first: most recent subjects share nothing with this one.
+            if fuzz.token_set_ratio(subject, other.subject, processor=default_process) < 40:
+                continue
             if subject_similarity(row.subject, other.subject) >= INCIDENT_SIMILARITY:
                 similar[other.customer_key] = other.id
+                if len(similar) >= 2 * rules.min_tickets:
+                    break  # enough to tell staff; the earliest ones, as any earlier alert has
         if len(similar) + 1 < rules.min_tickets:
             return
         ids = sorted([*similar.values(), row.id])
@@ -1930,7 +1942,7 @@ class SupportDesk:
         return IncidentView(row.id, row.text, row.started_at, self.config.links.status_page)
 
     async def count_tickets(self) -> int:
-        async with self.db.transaction() as session:
+        async with self.db.read() as session:
             return int(await session.scalar(select(func.count()).select_from(TicketRow)) or 0)
 
 

@@ -59,6 +59,20 @@ class Database:
                 raise StorageUnavailable() from exc
             raise
 
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        """A read-only unit of work. On SQLite it does not take the write lock, so reads never
+        queue behind writers (WAL gives them a consistent snapshot)."""
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execution_options(helpline_read=True)
+                async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                    yield session
+        except (OperationalError, DBAPIError, OSError) as exc:
+            if _is_unavailable(exc):
+                raise StorageUnavailable() from exc
+            raise
+
     async def upgrade(self, revision: str = "head") -> None:
         """Apply migrations up to ``revision`` (idempotent)."""
         async with self.engine.begin() as conn:
@@ -97,7 +111,8 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
     """Take SQLite's write lock when a transaction starts, not halfway through it: two
     transactions that both read and then write would otherwise fail with "database is locked"
     instead of waiting for each other. Readers are not blocked (WAL)."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    read_only = conn.get_execution_options().get("helpline_read", False)
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _is_unavailable(exc: BaseException) -> bool:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -97,6 +98,16 @@ class TicketRow(Base):
         Index("ix_tickets_customer_recent", "customer_key", "created_at"),
         Index("ix_tickets_customer_status", "customer_key", "status"),
         Index("ix_tickets_queue", "status", "urgent", "priority_rank", "created_at"),
+        # The staff queue: open tickets in priority order, read straight off the index.
+        Index(
+            "ix_tickets_open_queue",
+            text("urgent DESC"),
+            "priority_rank",
+            "created_at",
+            "id",
+            postgresql_where=text("status IN ('Open', 'Waiting on customer')"),
+            sqlite_where=text("status IN ('Open', 'Waiting on customer')"),
+        ),
         Index("ix_tickets_account", "account_id", "created_at"),
     )
 

@@ -6,6 +6,8 @@ the few knobs a test needs that production keeps fixed:
 
 - ``HELPLINE_TEST_LEASE``: the outbox lease in seconds (120 in production), so a row claimed by
   a killed process is taken over within the test's time;
+- ``HELPLINE_TEST_BATCH``: how many deliveries one process keeps in flight (20 in
+  production); 1 makes the order of deliveries in a test deterministic;
 - ``HELPLINE_TEST_TIMER_INTERVAL``: how often due timers are looked for (15 s in production);
 - ``HELPLINE_TEST_PG_SCHEMA``: the PostgreSQL schema to use (each test has its own);
 - ``HELPLINE_TEST_MIGRATE=0``: skip migrations (the test applied them once, before starting
@@ -70,7 +72,8 @@ async def main() -> int:
     for adapter in adapters:
         await adapter.start(http)
     worker = core.start_worker({a.platform: a.transport for a in adapters},
-                               lease=timedelta(seconds=_env_float("HELPLINE_TEST_LEASE", 120)))
+                               lease=timedelta(seconds=_env_float("HELPLINE_TEST_LEASE", 120)),
+                               batch=int(_env_float("HELPLINE_TEST_BATCH", 20)))
     runner = web.AppRunner(http, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.http_host, settings.http_port)

@@ -52,7 +52,10 @@ async def test_processes_killed_mid_delivery_lose_nothing_and_post_nothing_twice
     async with FakeSlack() as slack:
         url = f"sqlite+aiosqlite:///{tmp_path}/helpline.db"
         env = process_env(slack, url, write_config(tmp_path),
-                          HELPLINE_TEST_LEASE="2", HELPLINE_TEST_LIFETIME="60")
+                          HELPLINE_TEST_LEASE="2", HELPLINE_TEST_LIFETIME="60",
+                          # one delivery in flight, so each kill lands on the post the
+                          # scenario means (Alice's, then Bob's first)
+                          HELPLINE_TEST_BATCH="1")
         first, second, third = (HelplineProcess(env, tmp_path / f"{name}.log")
                                 for name in ("first", "second", "third"))
         db = Database(url)
