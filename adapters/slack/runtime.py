@@ -11,8 +11,10 @@ reaches it (HTTP at /slack/events, or Socket Mode).
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -112,7 +114,11 @@ class SlackAdapter:
         await self.handlers.wait_idle()
 
     async def handle_post(self, request: web.Request) -> web.Response:
-        """Slack's events, commands and interactions; bolt verifies the signature."""
+        """Slack's events, commands and interactions; bolt verifies the signature. A body that
+        is not shaped like anything Slack sends is refused here: bolt would fail on it."""
+        body = await request.text()
+        if not well_formed(body, request.content_type):
+            return web.json_response({"error": "malformed request"}, status=400)
         bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(bolt_response)
 
@@ -126,6 +132,28 @@ class SlackAdapter:
         else:
             bolt_response = await flow.handle_callback(bolt_request)
         return await to_aiohttp_response(bolt_response)
+
+
+def well_formed(body: str, content_type: str) -> bool:
+    """Whether a request body has the shape of a Slack event, command or interaction (its
+    contents are still checked by bolt and the handlers)."""
+    if content_type == "application/json":
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return False
+        return isinstance(data, dict) and isinstance(data.get("type"), str)
+    fields = parse_qs(body, keep_blank_values=True)
+    if "payload" not in fields:
+        return True  # a slash command: bolt reads its fields one by one
+    try:
+        payload = json.loads(fields["payload"][0])
+    except ValueError:
+        return False
+    if not isinstance(payload, dict) or not isinstance(payload.get("type"), str):
+        return False
+    shapes = {"actions": list, "view": dict, "user": dict, "team": dict, "message": dict}
+    return all(isinstance(payload[k], t) for k, t in shapes.items() if k in payload)
 
 
 def create_slack_adapter(core: Core) -> SlackAdapter:
