@@ -457,7 +457,7 @@ class SupportDesk:
         source_key: str | None = None,
         source_ref: MessageRef | None = None,
     ) -> ReplyResult:
-        """A customer's message in their ticket's thread (or, in the console, by number)."""
+        """The reply itself, in one transaction (see customer_reply)."""
         now = self.clock()
         async with self.db.transaction() as session:
             if source_key and (prior := await self._message_by_source(session, source_key)):
@@ -543,8 +543,7 @@ class SupportDesk:
         source_key: str | None = None,
         source_ref: MessageRef | None = None,
     ) -> ReplyResult:
-        """A staff answer in the ticket's staff thread: relayed to the customer, and the ticket
-        waits on the customer."""
+        """The reply itself, in one transaction (see staff_reply)."""
         self._require_staff(actor)
         now = self.clock()
         async with self.db.transaction() as session:
