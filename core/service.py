@@ -58,7 +58,7 @@ from core.rules.sla import add_business_time, warning_time
 from core.rules.status import Event, next_status
 from core.rules.text import clean
 from core.storage.db import Database
-from core.storage.queries import load_card, to_card, to_summary
+from core.storage.queries import SUMMARY_COLUMNS, load_card, to_card, to_summary
 from core.storage.tables import (
     AttachmentRow,
     DraftRow,
@@ -160,6 +160,7 @@ class SupportDesk:
             rows = (
                 await session.scalars(
                     select(TicketRow)
+                    .options(SUMMARY_COLUMNS)
                     .where(TicketRow.customer_key == customer.key)
                     .order_by(TicketRow.created_at.desc(), TicketRow.id.desc())
                     .limit(limit)
@@ -736,7 +737,7 @@ class SupportDesk:
     async def list_tickets(self, flt: TicketFilter | None = None) -> list[TicketSummary]:
         """The staff queue order: urgent first, then plan, then oldest first."""
         flt = flt or TicketFilter(status=[Status.OPEN, Status.WAITING_ON_CUSTOMER])
-        query = select(TicketRow)
+        query = select(TicketRow).options(SUMMARY_COLUMNS)
         if flt.status:
             # Literal values, so SQLite can match the partial queue index's WHERE clause.
             statuses: BindParameter[list[str]] = bindparam(
@@ -762,7 +763,9 @@ class SupportDesk:
     async def my_tickets(
         self, customer: Identity, *, open_only: bool = False
     ) -> list[TicketSummary]:
-        query = select(TicketRow).where(TicketRow.customer_key == customer.key)
+        query = (
+            select(TicketRow).options(SUMMARY_COLUMNS).where(TicketRow.customer_key == customer.key)
+        )
         if open_only:
             query = query.where(TicketRow.status.in_(_OPEN_STATES))
         query = query.order_by(TicketRow.created_at.desc(), TicketRow.id.desc()).limit(50)

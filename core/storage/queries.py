@@ -6,6 +6,7 @@ from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import load_only
 
 from core.clock import utcnow
 from core.models import Category, Plan, Status
@@ -35,6 +36,25 @@ def target_state(row: TicketRow, now: datetime | None = None) -> TargetState:
     if row.target_warn_at is not None and now >= row.target_warn_at:
         return TargetState.NEARING
     return TargetState.ON_TRACK
+
+
+# The columns a summary reads: lists load only these, not the JSON columns of whole rows.
+SUMMARY_COLUMNS = load_only(
+    TicketRow.id,
+    TicketRow.subject,
+    TicketRow.category,
+    TicketRow.status,
+    TicketRow.urgent,
+    TicketRow.plan,
+    TicketRow.created_at,
+    TicketRow.updated_at,
+    TicketRow.assignee,
+    TicketRow.customer_name,
+    TicketRow.customer_user_id,
+    TicketRow.response_due_at,
+    TicketRow.target_warn_at,
+    raiseload=True,
+)
 
 
 def to_summary(row: TicketRow, now: datetime | None = None) -> TicketSummary:
