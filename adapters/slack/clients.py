@@ -2,13 +2,15 @@
 
 One workspace (SLACK_BOT_TOKEN): one client. Many workspaces (OAuth): the bot token of each
 installation, read from slack-bolt's installation store. Every client talks to
-``SLACK_API_URL`` and keeps slack_sdk's default retry handler only (one retry of a dropped
-connection): a 429 or a 5xx is raised to the caller, so the outbox decides when to retry."""
+``SLACK_API_URL`` through one shared HTTP connection pool, with no retries of its own: a 429, a
+5xx or a dropped connection is raised to the caller, so the outbox decides when to retry (and
+first looks for a post that may already have landed)."""
 
 from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -29,21 +31,37 @@ class WorkspaceClients:
         self.installation_store = installation_store
         self.timeout = timeout
         self._by_token: dict[str, AsyncWebClient] = {}
+        self._session: aiohttp.ClientSession | None = None
         self._default_team: str | None = None
         self._lock = asyncio.Lock()
 
     def client(self, token: str | None) -> AsyncWebClient:
-        """A client for ``token`` (cached; one aiohttp session per token is not kept open)."""
+        """A client for ``token`` (cached), on the shared connection pool."""
         key = token or ""
         found = self._by_token.get(key)
         if found is None:
+            if self._session is None or self._session.closed:
+                # A new TLS connection per call would cost more than the call itself.
+                # slack_sdk applies its timeout only to sessions it makes itself.
+                self._session = aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=self.timeout)
+                )
             # No SDK retries: a post resent blindly after a dropped connection can land twice.
             # The outbox retries instead, and checks the thread for the post first.
             found = AsyncWebClient(
-                token=token, base_url=self.api_url, timeout=self.timeout, retry_handlers=[]
+                token=token,
+                base_url=self.api_url,
+                timeout=self.timeout,
+                retry_handlers=[],
+                session=self._session,
             )
             self._by_token[key] = found
         return found
+
+    async def close(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+        self._by_token.clear()
 
     async def default_team(self) -> str:
         """The workspace of SLACK_BOT_TOKEN (auth.test, asked once)."""

@@ -112,6 +112,7 @@ class SlackAdapter:
             await self._socket.close_async()  # type: ignore[no-untyped-call]  # idem
             self._socket = None
         await self.handlers.wait_idle()
+        await self.transport.clients.close()
 
     async def handle_post(self, request: web.Request) -> web.Response:
         """Slack's events, commands and interactions; bolt verifies the signature. A body that
