@@ -25,7 +25,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -572,17 +572,6 @@ class DeliveryWorker:
                 text=f"⚠️ This message could not be delivered to {who}: {reason}",
             ),
         )
-
-    async def pending_count(self) -> tuple[int, int]:
-        """(pending, failed) rows, for /metrics and health."""
-        async with self.db.sessions() as session:
-            pending = await session.scalar(
-                select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "pending")
-            )
-            failed = await session.scalar(
-                select(func.count()).select_from(OutboxRow).where(OutboxRow.state == "failed")
-            )
-        return int(pending or 0), int(failed or 0)
 
 
 async def _load_file(session: AsyncSession, message: Outbound) -> OutboundFile | None:

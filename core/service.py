@@ -409,14 +409,6 @@ class SupportDesk:
             draft.outcome = "deflected"
             return Deflected(list(draft.offered_articles or []))
 
-    async def draft_prefill(self, customer: Identity, draft_id: str) -> TicketDraft:
-        """What the customer typed into a draft, to reopen the form filled in."""
-        async with self.db.transaction() as session:
-            draft = await self._load_draft(session, customer, draft_id, allow_used=True)
-            return TicketDraft(
-                category=draft.category, subject=draft.subject, message=draft.message
-            )
-
     # ---- conversation ---------------------------------------------------------------------
 
     async def customer_reply(

@@ -53,47 +53,35 @@ def use_endpoints(api_url: str | None, gateway_url: str | None) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
 
 
-class HelplineClient(discord.Client):
+class _HelplineClientMixin:
+    """What both client kinds add to discord.py: Helpline's intents, no mentions, the command
+    tree, persistent buttons, thread messages to the handlers, and optional identify pacing."""
+
+    def __init__(self, handlers: DiscordHandlers, *, pace_identify: bool = True,
+                 **options: Any) -> None:
+        super().__init__(intents=intents(), allowed_mentions=no_mentions(), **options)  # type: ignore[call-arg]  # the discord.Client base takes them
+        self.helpline = handlers
+        self.pace_identify = pace_identify
+        self.tree: app_commands.CommandTree[Any] = _tree(self, handlers)  # type: ignore[arg-type]  # self is a discord.Client
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(ActionButton, ActionSelect)  # type: ignore[attr-defined]  # on discord.Client
+
+    async def on_message(self, message: discord.Message) -> None:
+        await self.helpline.on_message(message)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if self.pace_identify:
+            await super().before_identify_hook(shard_id, initial=initial)  # type: ignore[misc]  # on discord.Client
+
+
+class HelplineClient(_HelplineClientMixin, discord.Client):
     """One gateway connection (or the shard this process was given)."""
 
-    def __init__(self, handlers: DiscordHandlers, *, pace_identify: bool = True,
-                 **options: Any) -> None:
-        super().__init__(intents=intents(), allowed_mentions=no_mentions(), **options)
-        self.helpline = handlers
-        self.pace_identify = pace_identify
-        self.tree: app_commands.CommandTree[Any] = _tree(self, handlers)
 
-    async def setup_hook(self) -> None:
-        self.add_dynamic_items(ActionButton, ActionSelect)
-
-    async def on_message(self, message: discord.Message) -> None:
-        await self.helpline.on_message(message)
-
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        if self.pace_identify:
-            await super().before_identify_hook(shard_id, initial=initial)
-
-
-class HelplineShardedClient(discord.AutoShardedClient):
+class HelplineShardedClient(_HelplineClientMixin, discord.AutoShardedClient):
     """Several shards in this process (DISCORD_AUTO_SHARD, or DISCORD_SHARD_IDS of
     DISCORD_SHARD_COUNT)."""
-
-    def __init__(self, handlers: DiscordHandlers, *, pace_identify: bool = True,
-                 **options: Any) -> None:
-        super().__init__(intents=intents(), allowed_mentions=no_mentions(), **options)
-        self.helpline = handlers
-        self.pace_identify = pace_identify
-        self.tree: app_commands.CommandTree[Any] = _tree(self, handlers)
-
-    async def setup_hook(self) -> None:
-        self.add_dynamic_items(ActionButton, ActionSelect)
-
-    async def on_message(self, message: discord.Message) -> None:
-        await self.helpline.on_message(message)
-
-    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
-        if self.pace_identify:
-            await super().before_identify_hook(shard_id, initial=initial)
 
 
 def _tree(client: discord.Client, handlers: DiscordHandlers) -> app_commands.CommandTree[Any]:

@@ -1,11 +1,9 @@
-"""Priority: urgent first, then plan (Agency > Pro > Starter > Nano), then oldest first."""
+"""Urgency: "URGENT" or "BLOCKING" in a subject puts a ticket first in the staff queue (the
+queue's full order — urgent, plan, age — is SupportDesk.list_tickets' ORDER BY)."""
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
-
-from core.models import Plan
 
 _URGENT = re.compile(r"(?<![\w-])(urgent|blocking)(?![\w-])", re.IGNORECASE)
 _NEGATED = re.compile(r"\b(not|non|no)\s*$", re.IGNORECASE)
@@ -17,8 +15,3 @@ def is_urgent(subject: str) -> bool:
         if not _NEGATED.search(subject[: match.start()]):
             return True
     return False
-
-
-def queue_key(urgent: bool, plan: Plan, created_at: datetime) -> tuple[int, int, datetime]:
-    """Sort key for the staff queue: smaller sorts first."""
-    return (0 if urgent else 1, plan.rank, created_at)

@@ -146,7 +146,7 @@ async def test_ids_from_another_account_reach_nothing(desk: SupportDesk) -> None
     with pytest.raises(TicketNotFound):
         await desk.rate(MALLORY, t, 1)
     for use in (desk.file_anyway, desk.solved_by_article, desk.continue_existing,
-                desk.create_new, desk.draft_prefill):
+                desk.create_new):
         with pytest.raises(DraftExpired):
             await use(MALLORY, offer.draft_id)
     assert [x.id for x in (await desk.support_center(MALLORY)).tickets] == []

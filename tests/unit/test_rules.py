@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from core.models import Category, Plan, Status
+from core.models import Category, Status
 from core.rules.attachments import check_image, sniff_image_type
 from core.rules.limits import Limits, check_body, check_category, check_subject
-from core.rules.priority import is_urgent, queue_key
+from core.rules.priority import is_urgent
 from core.rules.secrets import SecretKind, find_secrets, redact
 from core.rules.status import Event, next_status
 from core.rules.text import clean, split_text
@@ -101,19 +101,6 @@ def test_unknown_category_lists_the_choices() -> None:
 )
 def test_urgent_words_in_subject(subject: str, urgent: bool) -> None:
     assert is_urgent(subject) is urgent
-
-
-def test_queue_order_is_urgent_then_plan_then_age() -> None:
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    tickets = {
-        "old nano": queue_key(False, Plan.NANO, t0),
-        "new agency": queue_key(False, Plan.AGENCY, t0 + timedelta(hours=5)),
-        "old agency": queue_key(False, Plan.AGENCY, t0),
-        "urgent starter": queue_key(True, Plan.STARTER, t0 + timedelta(hours=9)),
-        "pro": queue_key(False, Plan.PRO, t0),
-    }
-    order = sorted(tickets, key=tickets.__getitem__)
-    assert order == ["urgent starter", "old agency", "new agency", "pro", "old nano"]
 
 
 # ---- status machine --------------------------------------------------------------------------
