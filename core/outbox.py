@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from core.clock import Clock, utcnow
+from core.errors import StorageUnavailable
 from core.models import Destination, MessageRef, Platform, ThreadRef
 from core.outbound import (
     DeliveryError,
@@ -223,6 +224,8 @@ class DeliveryWorker:
         self.backoff = backoff
         self._wake = asyncio.Event()
         self._interrupted: dict[int, bool] = {}
+        self._settling: list[_Settle] = []
+        self._settler: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Ask the loop to look for work now (called after a transaction that enqueued)."""
@@ -263,7 +266,12 @@ class DeliveryWorker:
         rows = await self._claim()
         if not rows:
             return 0
-        await asyncio.gather(*(self._deliver(row) for row in rows))
+        outcomes = await asyncio.gather(
+            *(self._deliver(row) for row in rows), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):  # its row stays claimed: retried after the lease
+                log.error("delivery task failed", exc_info=outcome)
         return len(rows)
 
     async def drain(self, max_passes: int = 100) -> None:
@@ -296,27 +304,33 @@ class DeliveryWorker:
         )
         if not self.db.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=OutboxRow)
-        claimed: list[OutboxRow] = []
         async with self.db.transaction() as session:
-            for row in (await session.scalars(query)).all():
-                # The conditional update makes the claim atomic on every backend: of two
-                # workers that selected the same row, only one changes it.
-                result = await session.execute(
-                    update(OutboxRow)
-                    .where(
-                        OutboxRow.id == row.id,
-                        OutboxRow.state == "pending",
-                        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+            candidates = (await session.scalars(query)).all()
+            if not candidates:
+                return []
+            # The conditional update makes the claim atomic on every backend: of two workers
+            # that selected the same row, only one changes it.
+            won = set(
+                (
+                    await session.scalars(
+                        update(OutboxRow)
+                        .where(
+                            OutboxRow.id.in_([row.id for row in candidates]),
+                            OutboxRow.state == "pending",
+                            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+                        )
+                        .values(claimed_by=self.worker_id, claimed_until=now + self.lease)
+                        .returning(OutboxRow.id)
+                        .execution_options(synchronize_session=False)
                     )
-                    .values(claimed_by=self.worker_id, claimed_until=now + self.lease)
-                    .execution_options(synchronize_session=False)
-                )
-                if getattr(result, "rowcount", 0) == 1:
-                    # The platform may already have this message when an earlier attempt
-                    # failed (a timeout or a cut connection can hide a success) or when its
-                    # worker stopped mid-delivery (the row is still marked as claimed).
-                    self._interrupted[row.id] = row.claimed_by is not None or row.attempts > 0
-                    claimed.append(row)
+                ).all()
+            )
+        claimed = [row for row in candidates if row.id in won]
+        for row in claimed:
+            # The platform may already have this message when an earlier attempt failed (a
+            # timeout or a cut connection can hide a success) or when its worker stopped
+            # mid-delivery (the row is still marked as claimed).
+            self._interrupted[row.id] = row.claimed_by is not None or row.attempts > 0
         return claimed
 
     async def _deliver(self, row: OutboxRow) -> None:
@@ -423,41 +437,77 @@ class DeliveryWorker:
         raise DeliveryError(f"unknown outbox operation {row.op}", permanent=True)
 
     async def _settle_success(self, row: OutboxRow, result: dict[str, Any]) -> None:
+        """Mark ``row`` delivered. Deliveries that finish while an earlier settle is being
+        written are settled together in the next transaction (a group commit), so a busy
+        worker spends one transaction on many rows instead of one each."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._settling.append((row, result, done))
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.create_task(self._settle_queued())
+        await done
+
+    async def _settle_queued(self) -> None:
+        while self._settling:
+            batch, self._settling = self._settling, []
+            try:
+                async with self.db.transaction() as session:
+                    for row, result, _ in batch:
+                        await self._record_success(session, row, result)
+            except Exception as exc:
+                if len(batch) == 1 or isinstance(exc, StorageUnavailable):
+                    _resolve(batch, exc)
+                    continue
+                # One row's problem must not keep the others unsettled: settle each alone.
+                for entry in batch:
+                    try:
+                        async with self.db.transaction() as session:
+                            await self._record_success(session, entry[0], entry[1])
+                    except Exception as one:
+                        _resolve([entry], one)
+                    else:
+                        _resolve([entry], None)
+                continue
+            _resolve(batch, None)
+
+    async def _record_success(
+        self, session: AsyncSession, row: OutboxRow, result: dict[str, Any]
+    ) -> None:
         now = self.clock()
-        async with self.db.transaction() as session:
-            await session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == row.id)
-                .values(
-                    state="done",
-                    done_at=now,
-                    result=result,
-                    claimed_by=None,
-                    claimed_until=None,
-                    attempts=OutboxRow.attempts + 1,
-                    last_error=None,
-                )
+        settled = await session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == row.id, OutboxRow.state == "pending")
+            .values(
+                state="done",
+                done_at=now,
+                result=result,
+                claimed_by=None,
+                claimed_until=None,
+                attempts=OutboxRow.attempts + 1,
+                last_error=None,
             )
-            ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
-            outbox = Outbox(session, self.clock)
-            op = Op(row.op)
-            if ticket is not None and op is Op.OPEN_THREAD:
-                thread = ThreadRef.model_validate(result["thread"])
-                ticket.customer_thread = thread.model_dump(mode="json")
-                ticket.customer_thread_key = thread_key(thread)
-            elif ticket is not None and op is Op.POST_CARD:
-                thread = ThreadRef.model_validate(result["thread"])
-                ticket.staff_card = result["card"]
-                ticket.staff_thread_key = thread_key(thread)
-                ticket.staff_thread = thread.model_dump(mode="json")
-            elif op is Op.POST and row.payload.get("ack"):
-                ack = MessageRef.model_validate(row.payload["ack"])
-                outbox.react(
-                    key=f"ack:{row.idem_key}",
-                    ticket_id=row.ticket_id,
-                    ref=ack,
-                    reaction=Reaction.DELIVERED,
-                )
+        )
+        if getattr(settled, "rowcount", 1) == 0:
+            # Another worker took the row over after this one's lease ran out, and settled it
+            # first: its effects are already recorded.
+            return
+        ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
+        op = Op(row.op)
+        if ticket is not None and op is Op.OPEN_THREAD:
+            thread = ThreadRef.model_validate(result["thread"])
+            ticket.customer_thread = thread.model_dump(mode="json")
+            ticket.customer_thread_key = thread_key(thread)
+        elif ticket is not None and op is Op.POST_CARD:
+            thread = ThreadRef.model_validate(result["thread"])
+            ticket.staff_card = result["card"]
+            ticket.staff_thread_key = thread_key(thread)
+            ticket.staff_thread = thread.model_dump(mode="json")
+        elif op is Op.POST and row.payload.get("ack"):
+            Outbox(session, self.clock).react(
+                key=f"ack:{row.idem_key}",
+                ticket_id=row.ticket_id,
+                ref=MessageRef.model_validate(row.payload["ack"]),
+                reaction=Reaction.DELIVERED,
+            )
         log.info(
             "delivered",
             extra={
@@ -572,6 +622,19 @@ class DeliveryWorker:
                 text=f"⚠️ This message could not be delivered to {who}: {reason}",
             ),
         )
+
+
+_Settle = tuple[OutboxRow, dict[str, Any], "asyncio.Future[None]"]
+
+
+def _resolve(batch: list[_Settle], error: BaseException | None) -> None:
+    for _, _, done in batch:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 async def _load_file(session: AsyncSession, message: Outbound) -> OutboundFile | None:

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from core.config import DeskConfig
-from core.models import Actor, Identity, Platform, TicketDraft
-from core.outbound import DeliveryError
-from core.outbox import DeliveryWorker
+from core.models import Actor, Identity, MessageRef, Platform, TicketDraft
+from core.outbound import DeliveryError, Reaction
+from core.outbox import DeliveryWorker, Outbox
 from core.service import SupportDesk
 from core.storage.db import Database
 from core.storage.tables import OutboxRow
@@ -259,3 +259,117 @@ async def test_one_hanging_platform_call_does_not_hold_up_other_threads(
     stop.set()
     await running
     assert [s.text for s in transport.posts()].count("Answer on the first ticket.") == 1
+
+
+async def customer_replies(desk: SupportDesk, worker: DeliveryWorker, count: int) -> None:
+    """``count`` customers file a ticket each (threads opened), then reply in it: relays whose
+    delivery marks the customer's message delivered."""
+    filed: list[tuple[Identity, int]] = []
+    for n in range(count):
+        customer = Identity(platform=Platform.CONSOLE, workspace=f"acct{n}", user_id=f"c{n}")
+        created = await desk.submit(
+            customer, DRAFT.model_copy(update={"subject": f"Invoice copy for branch {n}"})
+        )
+        assert isinstance(created, Created)
+        filed.append((customer, created.ticket.id))
+    await worker.drain()
+    for n, (customer, ticket_id) in enumerate(filed):
+        await desk.customer_reply(
+            customer,
+            f"Branch {n}: any news on the invoice?",
+            ticket_id=ticket_id,
+            source_ref=MessageRef(
+                platform=Platform.CONSOLE, workspace=f"acct{n}", channel_id="dm",
+                message_id=f"s{n}",
+            ),
+        )
+
+
+async def test_deliveries_finishing_together_are_settled_in_one_transaction(
+    desk: SupportDesk, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release, all_waiting = asyncio.Event(), asyncio.Event()
+    waiting = 0
+
+    class SlowPlatform(RecordingTransport):
+        async def at_the_platform(self) -> None:
+            nonlocal waiting
+            waiting += 1
+            if waiting == 16:
+                all_waiting.set()
+            await release.wait()
+
+        async def open_thread(self, dest, message, file, key):  # type: ignore[no-untyped-def]
+            await self.at_the_platform()
+            return await super().open_thread(dest, message, file, key)
+
+        async def post_card(self, dest, card, key):  # type: ignore[no-untyped-def]
+            await self.at_the_platform()
+            return await super().post_card(dest, card, key)
+
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: SlowPlatform()}, clock=clock)
+    for i in range(8):
+        await desk.submit(
+            Identity(platform=Platform.CONSOLE, workspace=f"w{i}", user_id="u"),
+            DRAFT.model_copy(update={"subject": f"Invoice copy number {i}"}),
+        )
+    opened = 0
+    real_transaction = desk.db.transaction
+
+    def counting_transaction():  # type: ignore[no-untyped-def]
+        nonlocal opened
+        opened += 1
+        return real_transaction()
+
+    delivering = asyncio.create_task(worker.run_once())
+    # both first deliveries of all eight tickets are at the platform
+    await asyncio.wait_for(all_waiting.wait(), timeout=10)
+    monkeypatch.setattr(desk.db, "transaction", counting_transaction)
+    release.set()
+    await delivering
+    settling_transactions = opened
+
+    assert all(r.state == "done" for r in await rows(desk.db) if r.op != "post")
+    assert settling_transactions == 1  # sixteen deliveries finished together: one transaction
+
+
+async def test_a_row_that_cannot_be_settled_does_not_hold_back_the_rest_of_its_group(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: RecordingTransport()}, clock=clock)
+    await customer_replies(desk, worker, 4)
+    relays = [r for r in await rows(desk.db) if r.state == "pending" and r.payload.get("ack")]
+    assert len(relays) == 4
+    poisoned = relays[1]
+    async with desk.db.transaction() as session:  # its "delivered" mark can't be written
+        Outbox(session, clock).react(
+            key=f"ack:{poisoned.idem_key}",
+            ticket_id=None,
+            ref=MessageRef.model_validate(poisoned.payload["ack"]),
+            reaction=Reaction.FAILED,
+        )
+
+    await worker.run_once()
+
+    states = {r.id: r.state for r in await rows(desk.db)}
+    assert states[poisoned.id] == "pending"
+    assert [states[r.id] for r in relays if r.id != poisoned.id] == ["done"] * 3
+
+
+async def test_a_late_settle_after_a_takeover_records_the_delivery_once(
+    desk: SupportDesk, clock: FakeClock
+) -> None:
+    transport = RecordingTransport()
+    slow = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock,
+                          lease=timedelta(seconds=60))
+    await customer_replies(desk, slow, 1)
+    [row] = [r for r in await slow._claim() if r.payload.get("ack")]
+    result = await slow._perform(transport, row)  # delivered, but its settle is late…
+    clock.advance(seconds=61)
+    await DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock).drain()
+    await slow._settle_success(row, result)  # …and lands after the takeover settled it
+
+    all_rows = await rows(desk.db)
+    assert next(r for r in all_rows if r.id == row.id).state == "done"
+    assert [r.idem_key for r in all_rows].count(f"ack:{row.idem_key}") == 1
+    assert [s.text for s in transport.posts()].count("Branch 0: any news on the invoice?") == 1
