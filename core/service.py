@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
 from sqlalchemy import BindParameter, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
@@ -1719,13 +1719,19 @@ class SupportDesk:
                 .limit(200)
             )
         ).all()
-        subject = default_process(row.subject)
+        # A cheap screen in one C call first: most recent subjects share nothing with this one.
+        screened = process.extract(
+            row.subject,
+            [other.subject for other in recent],
+            scorer=fuzz.token_set_ratio,
+            processor=default_process,
+            score_cutoff=40,
+            limit=None,
+        )
         similar: dict[str, int] = {}
-        for other in recent:
+        for index in sorted(index for _, _, index in screened):
+            other = recent[index]
             if other.customer_key in similar:
-                continue
-            # A cheap C-speed screen first: most recent subjects share nothing with this one.
-            if fuzz.token_set_ratio(subject, other.subject, processor=default_process) < 40:
                 continue
             if subject_similarity(row.subject, other.subject) >= INCIDENT_SIMILARITY:
                 similar[other.customer_key] = other.id
