@@ -51,7 +51,7 @@ async def build_core(
 ) -> Core:
     config = config or load_desk_config(settings.config_path)
     kb = load_knowledge_base(config.knowledge_base_dir)
-    db = Database(settings.database_url)
+    db = Database(settings.database_url, pool_size=settings.database_pool_size)
     if migrate:
         await db.upgrade()
     desk = SupportDesk(db, config, kb, clock=clock)

@@ -16,6 +16,9 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///helpline.db",
         validation_alias=AliasChoices("HELPLINE_DATABASE_URL"),
     )
+    database_pool_size: int = Field(
+        default=20, ge=1, le=500, validation_alias=AliasChoices("HELPLINE_DB_POOL_SIZE")
+    )
     config_path: Path | None = Field(default=None, validation_alias=AliasChoices("HELPLINE_CONFIG"))
     http_port: int = Field(
         default=3000, ge=0, le=65535, validation_alias=AliasChoices("HELPLINE_HTTP_PORT")

@@ -358,8 +358,9 @@ class DeliveryWorker:
         op = Op(row.op)
         payload = row.payload
         key = row.idem_key
+        # A session touches the database only when asked: opening a thread without a file and
+        # reacting need no query at all.
         async with self.db.sessions() as session:
-            ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
             if op is Op.OPEN_THREAD:
                 message = Outbound.model_validate(payload["message"])
                 dest = Destination.model_validate(payload["dest"])
@@ -372,6 +373,7 @@ class DeliveryWorker:
                 return open_thread
             if op in (Op.POST_CARD, Op.UPDATE_CARD):
                 card = await load_card(session, row.ticket_id or 0, self.clock())
+                ticket = await session.get(TicketRow, card.id) if card else None  # loaded above
                 if card is None or ticket is None:
                     raise DeliveryError("ticket no longer exists", permanent=True)
                 if op is Op.POST_CARD:
@@ -395,6 +397,7 @@ class DeliveryWorker:
 
                 return update_card
             if op is Op.POST:
+                ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
                 if ticket is None:
                     raise DeliveryError("ticket no longer exists", permanent=True)
                 side = Side(payload["side"])

@@ -36,9 +36,14 @@ class Database:
     """One engine and its session factory. ``transaction()`` is the unit of work: everything
     inside it, outbox rows included, commits together or not at all."""
 
-    def __init__(self, url: str, **engine_args: Any) -> None:
+    def __init__(self, url: str, *, pool_size: int | None = None, **engine_args: Any) -> None:
+        """``pool_size`` connections stay open (and half as many more under a burst): enough
+        for every request and delivery in flight, so none waits for or opens a connection."""
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        if pool_size is not None and ":memory:" not in url:
+            engine_args.setdefault("pool_size", pool_size)
+            engine_args.setdefault("max_overflow", max(pool_size // 2, 1))
         if self.is_sqlite:
             engine_args.setdefault("connect_args", {"timeout": 30})
         else:
