@@ -14,10 +14,14 @@ ticket."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from slack_bolt import BoltResponse
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -102,32 +106,87 @@ class SlackHandlers:
         self.ops = DeskOperations(self)
 
     def register(self, app: AsyncApp) -> None:
-        app.command("/support")(self.on_support_command)
+        """Listeners on an app that answers Slack when a listener returns (bolt's
+        ``process_before_response``): a thread message is recorded before Slack hears "got it",
+        so a crash or a restart in between makes Slack retry it instead of losing it. Commands,
+        buttons and shortcuts answer at once and carry on in the background (``_answer_first``);
+        form submissions answer with their outcome."""
+        first = self._answer_first
+        app.error(self.on_error)
+        app.command("/support")(first(self.on_support_command))
         app.event("app_home_opened")(self.on_home_opened)
         app.event("message")(self.on_message)
-        app.action(ui.NEW_TICKET_ACTION)(self.on_new_ticket_button)
-        app.shortcut(ui.NEW_TICKET_SHORTCUT)(self.on_new_ticket_shortcut)
-        app.shortcut(ui.FILE_MESSAGE_SHORTCUT)(self.on_file_message_shortcut)
-        app.shortcut(ui.INTERNAL_NOTE_SHORTCUT)(self.on_internal_note_shortcut)
+        app.action(ui.NEW_TICKET_ACTION)(first(self.on_new_ticket_button))
+        app.shortcut(ui.NEW_TICKET_SHORTCUT)(first(self.on_new_ticket_shortcut))
+        app.shortcut(ui.FILE_MESSAGE_SHORTCUT)(first(self.on_file_message_shortcut))
+        app.shortcut(ui.INTERNAL_NOTE_SHORTCUT)(first(self.on_internal_note_shortcut))
         app.view(ui.INTAKE_CALLBACK)(self.on_intake_submit)
         app.view(ui.NOTE_CALLBACK)(self.on_note_submit)
         for action_id in (ui.DUP_CONTINUE_ACTION, ui.DUP_CREATE_ACTION, ui.SS_SOLVED_ACTION,
                           ui.SS_FILE_ACTION):
-            app.action(action_id)(self.on_prompt_button)
+            app.action(action_id)(first(self.on_prompt_button))
         for action_id in (ui.CARD_ASSIGN_ACTION, ui.CARD_STATUS_ACTION, ui.CARD_CATEGORY_ACTION,
                           ui.CARD_CLOSE_ACTION, ui.CARD_REOPEN_ACTION):
-            app.action(action_id)(self.on_card_action)
+            app.action(action_id)(first(self.on_card_action))
         app.action(ui.LINK_ACTION)(self.on_link_button)
-        app.action(re.compile(rf"^{ui.RATE_ACTION_PREFIX}[1-5]$"))(self.on_rating)
-        app.action(ui.RATE_COMMENT_ACTION)(self.ops.on_rate_comment_button)
+        app.action(re.compile(rf"^{ui.RATE_ACTION_PREFIX}[1-5]$"))(first(self.on_rating))
+        app.action(ui.RATE_COMMENT_ACTION)(first(self.ops.on_rate_comment_button))
         app.view(ui.RATE_CALLBACK)(self.ops.on_rating_submit)
         app.view(ui.SNIPPET_CALLBACK)(self.ops.on_snippet_submit)
-        app.shortcut(ui.SEND_SNIPPET_SHORTCUT)(self.ops.on_send_snippet_shortcut)
+        app.shortcut(ui.SEND_SNIPPET_SHORTCUT)(first(self.ops.on_send_snippet_shortcut))
         app.view(ui.SNIPPET_SEND_CALLBACK)(self.ops.on_snippet_send_submit)
 
+    def _answer_first(
+        self, listener: Callable[..., Awaitable[None]]
+    ) -> Callable[..., Awaitable[None]]:
+        """Let Slack have its answer as soon as ``listener`` acks, and finish the listener's
+        work in the background (awaited by ``wait_idle`` when the adapter stops)."""
+
+        @functools.wraps(listener)
+        async def answered_first(**kwargs: Any) -> None:
+            acked = asyncio.Event()
+            bolt_ack = kwargs["ack"]
+
+            async def ack(*args: Any, **fields: Any) -> Any:
+                try:
+                    return await bolt_ack(*args, **fields)
+                finally:
+                    acked.set()
+
+            work = asyncio.ensure_future(listener(**{**kwargs, "ack": ack}))
+            waiting = asyncio.ensure_future(acked.wait())
+            await asyncio.wait({work, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if work.done():
+                work.result()  # a failure before the ack is bolt's to answer (see on_error)
+                return
+            self._background.add(work)
+            work.add_done_callback(self._finished_in_background)
+
+        return answered_first
+
+    def _finished_in_background(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("Slack listener failed after answering", exc_info=task.exception())
+
+    @staticmethod
+    async def on_error(error: Exception, body: JSON) -> BoltResponse | None:
+        """A listener failed before Slack got its answer. A command gets a plain apology (Slack
+        would show "failed with the error 'dispatch_failed'"); anything else keeps bolt's 500,
+        so Slack retries an event (handled once, by its message key) and keeps an open form,
+        with what was typed, on screen."""
+        log.error("Slack request failed", exc_info=error)
+        if isinstance(body, dict) and body.get("command"):
+            return BoltResponse(
+                status=200, headers={"content-type": ["application/json"]},
+                body=json.dumps({"response_type": "ephemeral", "text": SOMETHING_WENT_WRONG}))
+        return None
+
     async def wait_idle(self) -> None:
-        """Wait for work that outlived its request (slow modal submits); used by stop()."""
-        if self._background:
+        """Wait for work that outlived its request (after an early answer, or a slow modal
+        submit); used by stop()."""
+        while self._background:  # work may start more work: wait until none is left
             await asyncio.gather(*self._background, return_exceptions=True)
 
     # ---- who -----------------------------------------------------------------------------------

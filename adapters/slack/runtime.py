@@ -177,6 +177,7 @@ def create_slack_adapter(core: Core) -> SlackAdapter:
         app = AsyncApp(
             signing_secret=signing_secret or "",
             request_verification_enabled=app_token is None,
+            process_before_response=True,  # see SlackHandlers.register
             client=AsyncWebClient(base_url=api_url),
             installation_store=installation_store,
             oauth_settings=AsyncOAuthSettings(
@@ -193,6 +194,7 @@ def create_slack_adapter(core: Core) -> SlackAdapter:
         app = AsyncApp(
             signing_secret=signing_secret or "",
             request_verification_enabled=app_token is None,
+            process_before_response=True,  # see SlackHandlers.register
             client=AsyncWebClient(token=bot_token, base_url=api_url),
         )
 

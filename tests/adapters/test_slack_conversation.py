@@ -7,14 +7,17 @@ real delivery worker."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from pathlib import Path
 
 from PIL import Image
+from sqlalchemy import select
 
 from adapters.slack import blocks as ui
 from core.config import OnCall, StaffConfig
 from core.models import Status
+from core.storage.tables import MessageRow
 from tests.adapters.slack_harness import (
     CUSTOMER,
     STAFF_CHANNEL,
@@ -23,6 +26,7 @@ from tests.adapters.slack_harness import (
     Ticket,
     all_text,
     desk_config,
+    message_event,
     raw_section_text,
     running_desk,
     section_text,
@@ -414,3 +418,31 @@ async def test_an_urgent_ticket_pings_the_on_call_group_once_in_the_channel(
         pings = [c for c in h.slack.calls("chat.postMessage")
                  if "<!subteam^" in raw_section_text(c.args)]
         assert len(pings) == 1
+
+
+async def test_a_thread_message_is_recorded_before_slack_is_told_it_arrived(
+    tmp_path: Path,
+) -> None:
+    """Slack stops resending an event once it has its 200: if the process died between that
+    answer and the write, the reply would be gone. So the answer waits for the write."""
+    async with running_desk(tmp_path) as h:
+        ticket = await h.file_ticket()
+        h.slack.hang_next("users.info")  # the staff member's name is not known yet
+        text = "Your corrected invoice is attached to your account now."
+        message = h.slack.add_message(STAFF_CHANNEL, text, user=STAFF_USER,
+                                      thread_ts=ticket.card_ts)
+        answer = asyncio.create_task(h.requester.event(message_event(
+            text, channel=STAFF_CHANNEL, user=STAFF_USER, ts=message["ts"],
+            thread_ts=ticket.card_ts)))
+
+        await h.slack.wait_for("users.info", lambda c: c.outcome == "hang")
+        await asyncio.wait({answer}, timeout=0.5)
+        assert not answer.done()  # not answered while the message is not yet recorded
+        h.slack.release()
+        reply = await answer
+
+        assert reply.status == 200
+        async with h.core.db.read() as session:  # recorded by the time Slack got its answer
+            bodies = (await session.scalars(
+                select(MessageRow.body).where(MessageRow.ticket_id == ticket.id))).all()
+        assert text in bodies
