@@ -29,8 +29,63 @@ ASSIGNEE_CHOICES = [
 ]
 
 
+# The Python values an option of each type arrives as (discord.py passes them on unchanged).
+OPTION_VALUES: dict[discord.AppCommandOptionType, tuple[type, ...]] = {
+    discord.AppCommandOptionType.string: (str,),
+    discord.AppCommandOptionType.integer: (int,),
+    discord.AppCommandOptionType.boolean: (bool,),
+    discord.AppCommandOptionType.number: (int, float),
+}
+SNOWFLAKE_VALUES = (str, int)
+
+
+class CheckedTree(app_commands.CommandTree[Any]):
+    """The command tree, refusing a slash command whose subcommands or options differ from the
+    ones defined here (an outdated registration in Discord, or a forged payload) before any
+    handler runs: discord.py hands an option's value on as it came, whatever its type."""
+
+    async def interaction_check(self, interaction: Interaction, /) -> bool:
+        data: Any = interaction.data or {}
+        if (interaction.type is discord.InteractionType.application_command
+                and data.get("type", 1) == 1):
+            check_options(self, data)
+        return True
+
+
+def check_options(tree: app_commands.CommandTree[Any], data: dict[str, Any]) -> None:
+    """Raise ``CommandNotFound`` or ``CommandSignatureMismatch`` unless the command, its
+    subcommand path and every option's name, type and value are this tree's."""
+    command = tree.get_command(str(data.get("name")))
+    if command is None:
+        raise app_commands.CommandNotFound(str(data.get("name")), [])
+    options: list[dict[str, Any]] = data.get("options") or []
+    while isinstance(command, app_commands.Group):
+        sub = next((o for o in options if o.get("type") in (1, 2)), None)
+        if sub is None:
+            raise app_commands.CommandSignatureMismatch(command)
+        found = command.get_command(str(sub.get("name")))
+        if found is None:
+            raise app_commands.CommandNotFound(str(sub.get("name")),
+                                               command.qualified_name.split())
+        command, options = found, sub.get("options") or []
+    if not isinstance(command, app_commands.Command):
+        raise app_commands.CommandSignatureMismatch(command)
+    parameters = {p.display_name: p for p in command.parameters}
+    for option in options:
+        parameter = parameters.get(str(option.get("name")))
+        if (parameter is None or option.get("type") != parameter.type.value
+                or not _fits(parameter.type, option.get("value"))):
+            raise app_commands.CommandSignatureMismatch(command)
+
+
+def _fits(kind: discord.AppCommandOptionType, value: Any) -> bool:
+    """Whether an option's value is what an option of its type arrives as."""
+    wanted = OPTION_VALUES.get(kind, SNOWFLAKE_VALUES)
+    return isinstance(value, wanted) and (bool in wanted or not isinstance(value, bool))
+
+
 def build_tree(client: discord.Client, handlers: DiscordHandlers) -> app_commands.CommandTree[Any]:
-    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+    tree = CheckedTree(client)
 
     support = app_commands.Group(
         name="support", description="Get help from the support team", guild_only=True)

@@ -50,9 +50,18 @@ class FormHandler(Protocol):
     ) -> None: ...
 
 
-def split_for_inputs(message: str, first_max: int) -> tuple[str, str]:
-    """Prefill the two message inputs with a longer message."""
-    return message[:first_max], message[first_max:]
+def split_for_inputs(message: str, first_max: int, more_max: int = TEXT_INPUT_MAX
+                     ) -> tuple[str, str]:
+    """Prefill the two message inputs with a longer message. Discord refuses a form whose
+    prefill is longer than its input, so what fits neither is left out."""
+    return message[:first_max], message[first_max:first_max + max(more_max, 0)]
+
+
+def typed(item: discord.ui.TextInput[Any] | None) -> str:
+    """What was typed into an input. A value that is not text (Discord never sends one) counts
+    as nothing typed, so the desk answers it with its field errors."""
+    value = item.value if item is not None else ""
+    return value if isinstance(value, str) else ""
 
 
 def join_inputs(first: str, more: str, first_max: int) -> str:
@@ -85,7 +94,7 @@ class TicketForm(discord.ui.Modal):
         self.command_image = command_image
         self.first_max = min(TEXT_INPUT_MAX, form.message_max)
         more_max = min(TEXT_INPUT_MAX, form.message_max - self.first_max)
-        first_text, more_text = split_for_inputs(self.prefill.message, self.first_max)
+        first_text, more_text = split_for_inputs(self.prefill.message, self.first_max, more_max)
 
         self.category_select: discord.ui.Select[TicketForm] | None = None
         if category is None:
@@ -149,10 +158,9 @@ class TicketForm(discord.ui.Modal):
             category = str(self.category_select.values[0])
         else:
             category = self.prefill.category
-        more = self.message_more.value if self.message_more is not None else ""
         return FormValues(
-            category=category, subject=self.subject.value,
-            message=join_inputs(self.message.value, more, self.first_max),
+            category=category, subject=typed(self.subject),
+            message=join_inputs(typed(self.message), typed(self.message_more), self.first_max),
             image=self.prefill.image, follows=self.prefill.follows,
         )
 
@@ -192,7 +200,7 @@ class NoteForm(discord.ui.Modal):
             text="Note (never sent to the customer)", component=self.text))
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await self.handler.submit_note(interaction, self.thread_id, self.text.value)
+        await self.handler.submit_note(interaction, self.thread_id, typed(self.text))
 
     async def on_error(  # type: ignore[override]  # a Modal's on_error gets no item
         self, interaction: discord.Interaction[Any], error: Exception
@@ -223,7 +231,7 @@ class SnippetForm(discord.ui.Modal):
         self.name = name
         self.first_max = min(TEXT_INPUT_MAX, body_max)
         more_max = min(TEXT_INPUT_MAX, body_max - self.first_max)
-        first_text, more_text = split_for_inputs(prefill, self.first_max)
+        first_text, more_text = split_for_inputs(prefill, self.first_max, more_max)
         self.body: discord.ui.TextInput[SnippetForm] = discord.ui.TextInput(
             custom_id="body", style=discord.TextStyle.long, min_length=1,
             max_length=self.first_max, default=first_text or None,
@@ -240,8 +248,7 @@ class SnippetForm(discord.ui.Modal):
                 description=f"Only if it is longer than {self.first_max} characters."))
 
     def text(self) -> str:
-        more = self.body_more.value if self.body_more is not None else ""
-        return join_inputs(self.body.value, more, self.first_max)
+        return join_inputs(typed(self.body), typed(self.body_more), self.first_max)
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
         await self.handler.submit_snippet(interaction, self.name, self.text())
@@ -263,6 +270,7 @@ class SnippetHandler(Protocol):
 
 
 RATING_COMMENT_MAX = 1000  # what core keeps of a rating's comment
+RATING_SCORES = ("5", "4", "3", "2", "1")
 
 
 class RatingForm(discord.ui.Modal):
@@ -276,8 +284,8 @@ class RatingForm(discord.ui.Modal):
         self.closing = closing
         self.score: discord.ui.Select[RatingForm] = discord.ui.Select(
             custom_id="score", placeholder="1 (poor) to 5 (great)",
-            options=[discord.SelectOption(label=f"{n} — {word}", value=str(n)) for n, word in (
-                (5, "great"), (4, "good"), (3, "okay"), (2, "not good"), (1, "poor"))],
+            options=[discord.SelectOption(label=f"{n} — {word}", value=n) for n, word in zip(
+                RATING_SCORES, ("great", "good", "okay", "not good", "poor"), strict=True)],
         )
         self.comment: discord.ui.TextInput[RatingForm] = discord.ui.TextInput(
             custom_id="comment", style=discord.TextStyle.long, required=False,
@@ -286,9 +294,10 @@ class RatingForm(discord.ui.Modal):
         self.add_item(discord.ui.Label(text="Comment (optional)", component=self.comment))
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        score = int(self.score.values[0]) if self.score.values else 0
+        chosen = self.score.values[0] if len(self.score.values) == 1 else ""
+        score = int(chosen) if chosen in RATING_SCORES else 0
         await self.handler.submit_rating(interaction, self.ticket_id, self.closing, score,
-                                         self.comment.value)
+                                         typed(self.comment))
 
     async def on_error(  # type: ignore[override]  # a Modal's on_error gets no item
         self, interaction: discord.Interaction[Any], error: Exception

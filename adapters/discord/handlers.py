@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import discord
+from discord import app_commands
 
 from adapters.discord import embeds, notes
 from adapters.discord.forms import FormValues, NoteForm, Submitted, TicketForm
@@ -60,6 +62,19 @@ DOWNLOAD_CAP = 25 * 1024 * 1024
 UNEXPECTED = ("Something went wrong on our side and nothing was saved. Please try again in a "
               "minute.")
 STAFF_ONLY = "Only the support team can do that."
+STALE_BUTTON = "This button is no longer in use."
+NOT_A_CHOICE = "That is not one of the choices offered, so nothing was changed."
+UNKNOWN_COMMAND = ("That command doesn't match the ones Helpline offers (Discord may be showing an "
+                   "outdated version of it), so nothing was done. Pick it again from the / menu, "
+                   "or see `/support help`.")
+# How many numbers each button's argument holds (see adapters.discord.components).
+BUTTON_NUMBERS = {
+    embeds.NEW_FOLLOWING: 1, embeds.CARD_ASSIGN: 1, embeds.CARD_STATUS: 1,
+    embeds.CARD_CATEGORY: 1, embeds.CARD_CLOSE: 1, embeds.SET_STATUS: 1, embeds.SET_CATEGORY: 1,
+    embeds.RATE: 3, embeds.RATE_COMMENT: 2,
+}
+# Ticket ids and the like fit a signed 64-bit column: at most 18 digits are taken.
+_NUMBER = re.compile(r"[0-9]{1,18}")
 # Pauses before looking a bot-made thread up again (see _ticket_of_thread).
 LOOKUP_RETRIES = (0.1, 0.25, 0.5, 1.0, 2.0)
 THREAD_TYPES = (discord.ChannelType.private_thread, discord.ChannelType.public_thread)
@@ -95,12 +110,17 @@ class DiscordHandlers:
                         user_id=str(user.id), name=user.display_name)
 
     def is_staff(self, user: discord.abc.User) -> bool:
+        """A listed user, or a member holding a listed role. A role listed by its id (digits)
+        matches that role's id only, never a role's name: anyone may name a role in their own
+        server after the staff role's id."""
         staff = self.config.staff
         if str(user.id) in staff.discord_users:
             return True
         roles = getattr(user, "roles", None) or []
         wanted = {r.strip().lower() for r in staff.discord_roles}
-        return any(str(r.id) in wanted or r.name.lower() in wanted for r in roles)
+        ids = {w for w in wanted if w.isdigit()}
+        names = wanted - ids
+        return any(str(r.id) in ids or r.name.lower() in names for r in roles)
 
     def actor(self, guild_id: int | None, user: discord.abc.User) -> Actor:
         return Actor(identity=self.identity(guild_id, user), is_staff=self.is_staff(user))
@@ -139,6 +159,10 @@ class DiscordHandlers:
             text = str(error)
         elif isinstance(error, AttachmentProblem):
             text = str(error)
+        elif (isinstance(error, app_commands.AppCommandError)
+              and not isinstance(error, app_commands.CommandInvokeError)):
+            log.warning("refused a command unlike its definition: %s", error)
+            text = UNKNOWN_COMMAND
         else:
             log.error("interaction failed", exc_info=error)
             text = UNEXPECTED
@@ -277,17 +301,20 @@ class DiscordHandlers:
     ) -> None:
         if action == embeds.NEW_TICKET:
             await self.open_form(interaction, category=None)
-        elif action == embeds.NEW_FOLLOWING:
-            await self.open_form(interaction, category=None, prefill=FormValues(follows=int(arg)))
-        elif action in (embeds.CONTINUE, embeds.CREATE, embeds.SOLVED, embeds.FILE_ANYWAY):
+            return
+        if action in (embeds.CONTINUE, embeds.CREATE, embeds.SOLVED, embeds.FILE_ANYWAY):
             await self._draft_answer(interaction, action, arg)
-        elif action in (embeds.CARD_ASSIGN, embeds.CARD_STATUS, embeds.CARD_CATEGORY,
-                        embeds.CARD_CLOSE, embeds.SET_STATUS, embeds.SET_CATEGORY):
-            await self._card_action(interaction, action, int(arg), values)
+            return
+        numbers = _numbers(arg, BUTTON_NUMBERS.get(action, 0))
+        if numbers is None:
+            await self.ephemeral(interaction, STALE_BUTTON)
+        elif action == embeds.NEW_FOLLOWING:
+            await self.open_form(interaction, category=None,
+                                 prefill=FormValues(follows=numbers[0]))
         elif action in (embeds.RATE, embeds.RATE_COMMENT):
-            await self.operations.on_rating(interaction, action, arg)
+            await self.operations.on_rating(interaction, action, numbers)
         else:
-            await self.ephemeral(interaction, "This button is no longer in use.")
+            await self._card_action(interaction, action, numbers[0], values)
 
     async def _draft_answer(self, interaction: Interaction, action: str, draft_id: str) -> None:
         """An answer to the duplicate prompt or the self-service offer: the prompt is edited in
@@ -327,6 +354,10 @@ class DiscordHandlers:
                 ticket_id, [(c.value, self.config.hint_for(c)) for c in Category])
             await self.ephemeral(interaction, rendered.content, view=rendered.view)
             return
+        picked = _picked(action, values)
+        if action in (embeds.SET_STATUS, embeds.SET_CATEGORY) and picked is None:
+            await self.ephemeral(interaction, NOT_A_CHOICE)
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
         if action == embeds.CARD_ASSIGN:
             summary = await self.desk.assign(actor, ticket_id, actor.identity.display)
@@ -334,11 +365,12 @@ class DiscordHandlers:
         elif action == embeds.CARD_CLOSE:
             summary = await self.desk.set_status(actor, ticket_id, Status.CLOSED)
             done = f"{summary.number} is closed; the customer was told."
-        elif action == embeds.SET_STATUS:
-            summary = await self.desk.set_status(actor, ticket_id, Status(values[0]))
+        elif isinstance(picked, Status):
+            summary = await self.desk.set_status(actor, ticket_id, picked)
             done = f"{summary.number} is now {summary.status}."
         else:
-            summary = await self.desk.recategorise(actor, ticket_id, Category.parse(values[0]))
+            assert isinstance(picked, Category)
+            summary = await self.desk.recategorise(actor, ticket_id, picked)
             done = f"{summary.number} is now in {summary.category}."
         await interaction.followup.send(done, ephemeral=True, allowed_mentions=no_mentions())
 
@@ -552,6 +584,29 @@ def _thread_note(result: Created, check: ThreadCheck) -> str:
             "and the support team has it. Follow it here with `/support list` (it shows the "
             "status), and ask a server admin to set up the support channel so replies can "
             "reach you.")
+
+
+def _numbers(arg: str, count: int) -> list[int] | None:
+    """The ``count`` numbers a button's argument holds (a ticket id, a closing, a score), or
+    None when it holds something else: an id Helpline never made."""
+    parts = arg.split(":")
+    if count < 1 or len(parts) != count or not all(_NUMBER.fullmatch(p) for p in parts):
+        return None
+    return [int(p) for p in parts]
+
+
+def _picked(action: str, values: list[str]) -> Status | Category | None:
+    """The status or category chosen in a card's select menu; None for anything else."""
+    if len(values) != 1:
+        return None
+    try:
+        if action == embeds.SET_STATUS:
+            return Status(values[0])
+        if action == embeds.SET_CATEGORY:
+            return Category.parse(values[0])
+    except ValueError:
+        return None
+    return None
 
 
 def _source_key(message: discord.Message) -> str:

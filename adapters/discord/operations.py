@@ -273,11 +273,11 @@ class DeskOperations:
             f"The transcript of #{ticket_id} is on its way to this thread.", ephemeral=True,
             allowed_mentions=no_mentions())
 
-    async def on_rating(self, interaction: Interaction, action: str, arg: str) -> None:
-        """A press on the buttons under "how did we do?": a score at once, or the form for a
-        score with a comment."""
-        parts = arg.split(":")
-        ticket_id, closing = int(parts[0]), int(parts[1])
+    async def on_rating(self, interaction: Interaction, action: str, numbers: list[int]) -> None:
+        """A press on the buttons under "how did we do?": a score at once (``numbers`` are the
+        ticket, the closing and the score), or the form for a score with a comment (the ticket
+        and the closing)."""
+        ticket_id, closing = numbers[0], numbers[1]
         if self.handlers.is_staff(interaction.user):
             await self.handlers.ephemeral(
                 interaction, "Ratings are the customer's to give; the card shows theirs.")
@@ -285,7 +285,7 @@ class DeskOperations:
         if action == embeds.RATE_COMMENT:
             await interaction.response.send_modal(RatingForm(self, ticket_id, closing))
             return
-        await self.submit_rating(interaction, ticket_id, closing, int(parts[2]), "")
+        await self.submit_rating(interaction, ticket_id, closing, numbers[2], "")
 
     async def submit_rating(
         self, interaction: Interaction, ticket_id: int, closing: int, score: int, comment: str

@@ -227,12 +227,15 @@ async def running_world(
     transports: Callable[[World], dict[Platform, Transport]] | None = None,
     extra_channels: Sequence[str] = (),
     extra_roles: Sequence[str] = (),
+    setup: Callable[[FakeDiscord, dict[str, int]], None] | None = None,
 ) -> AsyncIterator[World]:
     """Start the fake, the database, the desk, the Discord adapter and the delivery worker.
 
     `configure` may replace the desk config (it gets the default one and the ids: guild,
     support, staff, role, and each of `extra_channels` / `extra_roles` by name);
-    `transports` may add transports for other platforms to the worker."""
+    `transports` may add transports for other platforms to the worker; `setup` may add more to
+    the fake before the bot connects (another guild, its roles and members), and the ids it
+    puts into the dict reach `configure`."""
     async with FakeDiscord() as fake:
         with fake.patch_client():
             staff_role = fake.new_id()
@@ -250,6 +253,8 @@ async def running_world(
             ids = {"guild": guild_id, "support": fake.channel_id("support"),
                    "staff": fake.channel_id("staff"), "role": staff_role, **role_ids,
                    **{name: fake.channel_id(name) for name in extra_channels}}
+            if setup is not None:
+                setup(fake, ids)
             config = desk_config(guild_id, ids["support"], f"discord:{guild_id}:{ids['staff']}",
                                  staff_role)
             if configure is not None:
