@@ -5,6 +5,8 @@ exactly as `helpline run` does (`create_slack_adapter`), mounts it on an aiohttp
 127.0.0.1, points its Web API client at a `FakeSlack`, and runs the real `DeliveryWorker` with
 the adapter's transport in the background. Tests drive it with signed requests
 (`SlackRequester`) and assert on what the fake recorded, waiting for calls instead of sleeping.
+With ``socket_mode=True`` the adapter runs in Socket Mode instead, connected to a
+`FakeSocketMode`, and the same requests arrive as envelopes (`SocketRequester`).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -39,6 +41,7 @@ from tests.fakes.slack_requests import (
     plain_text_value,
     static_select_value,
 )
+from tests.fakes.slack_socket import FakeSocketMode, SocketRequester
 
 JSON = dict[str, Any]
 
@@ -136,6 +139,7 @@ class RunningDesk:
     requester: SlackRequester
     core: Core
     adapter: SlackAdapter
+    socket: FakeSocketMode | None = None
 
     # ---- the customer's form ----------------------------------------------------------------
 
@@ -267,15 +271,18 @@ class RunningDesk:
 @asynccontextmanager
 async def running_desk(tmp_path: Path, config: DeskConfig | None = None, *,
                        settings: dict[str, Any] | None = None, clock: Clock = utcnow,
+                       socket_mode: bool = False,
                        **slack_options: Any) -> AsyncIterator[RunningDesk]:
     """The desk with its Slack adapter in HTTP mode (single workspace unless ``settings``
-    say otherwise, e.g. OAuth's client id and secret)."""
-    async with FakeSlack(**slack_options) as slack:
+    say otherwise, e.g. OAuth's client id and secret), or in Socket Mode."""
+    async with FakeSlack(**slack_options) as slack, AsyncExitStack() as stack:
+        socket = (await stack.enter_async_context(FakeSocketMode(slack)) if socket_mode
+                  else None)
         values: dict[str, Any] = {
             "database_url": f"sqlite+aiosqlite:///{tmp_path}/helpline.db",
             "slack_bot_token": slack.bot_token,
             "slack_signing_secret": SIGNING_SECRET,
-            "slack_app_token": None,
+            "slack_app_token": slack.app_token if socket_mode else None,
             "slack_client_id": None,
             "slack_client_secret": None,
             "slack_api_url": slack.api_url,
@@ -293,10 +300,14 @@ async def running_desk(tmp_path: Path, config: DeskConfig | None = None, *,
         stop = asyncio.Event()
         task = asyncio.create_task(worker.run(stop, idle_interval=0.1))
         url = str(server.make_url("/slack/events"))
+        requester = (
+            SocketRequester(socket, response_url_base=slack.hooks_url, team_id=slack.team_id)
+            if socket is not None else
+            SlackRequester(url, SIGNING_SECRET, response_url_base=slack.hooks_url,
+                           team_id=slack.team_id))
         try:
-            async with SlackRequester(url, SIGNING_SECRET, response_url_base=slack.hooks_url,
-                                      team_id=slack.team_id) as requester:
-                yield RunningDesk(slack, requester, core, adapter)
+            async with requester:
+                yield RunningDesk(slack, requester, core, adapter, socket)
         finally:
             stop.set()
             await task

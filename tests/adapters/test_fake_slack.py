@@ -35,6 +35,7 @@ from tests.fakes.slack_requests import (
     plain_text_value,
     sign,
 )
+from tests.fakes.slack_socket import FakeSocketMode
 
 SIGNING_SECRET = "test-signing-secret"
 STAFF_CHANNEL = "C0STAFF001"
@@ -630,6 +631,68 @@ async def test_unknown_methods_and_wrong_tokens_are_refused_and_recorded(
         await stranger.auth_test()
 
     assert [c.outcome for c in slack.calls()] == ["error:unknown_method", "error:invalid_auth"]
+
+
+async def test_oauth_v2_access_trades_an_approved_code_once_for_a_bot_token_that_works(
+    slack: FakeSlack,
+) -> None:
+    authorize_url = (f"https://slack.com/oauth/v2/authorize?state=s1&client_id={slack.client_id}"
+                     "&scope=commands,chat:write&user_scope=")
+    anonymous = AsyncWebClient(base_url=slack.api_url)
+    credentials = {"client_id": slack.client_id, "client_secret": slack.client_secret}
+    code = slack.authorize(authorize_url, installer="U0INSTALLER")
+
+    answer = await anonymous.oauth_v2_access(**credentials, code=code)
+    as_form_fields = await anonymous.api_call(
+        "oauth.v2.access", data={**credentials, "code": slack.authorize(authorize_url)})
+    installed = AsyncWebClient(token=answer["access_token"], base_url=slack.api_url)
+    whoami = await installed.auth_test()
+
+    assert answer.data == {
+        "ok": True, "access_token": answer["access_token"], "token_type": "bot",
+        "scope": "commands,chat:write", "bot_user_id": slack.bot_user_id,
+        "app_id": slack.app_id, "team": {"id": slack.team_id, "name": slack.team_name},
+        "enterprise": None, "authed_user": {"id": "U0INSTALLER"},
+        "is_enterprise_install": False,
+    }
+    assert answer["access_token"].startswith("xoxb-")
+    assert answer["access_token"] != slack.bot_token and whoami["team_id"] == slack.team_id
+    assert as_form_fields["ok"] is True
+    refused = {
+        "invalid_code": {**credentials, "code": code},  # already used
+        "bad_client_secret": {**credentials, "client_secret": "wrong",
+                              "code": slack.authorize(authorize_url)},
+        "invalid_client_id": {**credentials, "client_id": "9999.9999",
+                              "code": slack.authorize(authorize_url)},
+    }
+    for error, args in refused.items():
+        with pytest.raises(SlackApiError, match=error):
+            await anonymous.oauth_v2_access(**args)
+    with pytest.raises(ValueError, match="client_id"):
+        slack.authorize(authorize_url.replace(slack.client_id, "9999.9999"))
+
+
+async def test_apps_connections_open_takes_only_the_app_token_and_each_url_works_once(
+    slack: FakeSlack,
+) -> None:
+    anonymous = AsyncWebClient(base_url=slack.api_url)
+    with pytest.raises(SlackApiError, match="unknown_method"):
+        await anonymous.apps_connections_open(app_token=slack.app_token)
+
+    async with FakeSocketMode(slack) as socket, aiohttp.ClientSession() as http:
+        opened = await anonymous.apps_connections_open(app_token=slack.app_token)
+        async with http.ws_connect(opened["url"]) as ws:
+            hello = await ws.receive_json()
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await http.ws_connect(opened["url"])
+        with pytest.raises(SlackApiError, match="not_allowed_token_type"):
+            await anonymous.apps_connections_open(app_token=str(slack.bot_token))
+        with pytest.raises(SlackApiError, match="invalid_auth"):
+            await anonymous.apps_connections_open(app_token="xapp-1-A0OTHER-1-other")
+
+    assert opened["url"].startswith(f"{socket.base_url}/link/?ticket=")
+    assert hello["type"] == "hello"
+    assert hello["connection_info"] == {"app_id": slack.app_id}
 
 
 async def test_wait_for_times_out_listing_the_calls_it_saw(

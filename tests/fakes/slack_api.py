@@ -17,11 +17,18 @@ pseudo-methods `UPLOAD`, `DOWNLOAD` and `RESPONSE_URL`, so faults can be injecte
 
 Unknown channels and users are created on first use, so a test only configures what it
 asserts on (`add_channel`, `add_user`, `set_usergroup`, `add_file`, `add_message`).
+
+Two methods take the app's own credentials instead of a bot token: `oauth.v2.access` (client id
+and secret, as HTTP Basic auth or form fields; the code comes from `authorize`, standing in for
+a person approving the install on slack.com) and `apps.connections.open` (the app-level
+`xapp-` token; answered once a Socket Mode server is attached with `serve_socket_mode`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import itertools
 import json
 import mimetypes
@@ -30,6 +37,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
@@ -38,11 +46,15 @@ JSON = dict[str, Any]
 
 DEFAULT_TEAM_ID = "T0HELPLINE"
 DEFAULT_TEAM_DOMAIN = "helpline-test"
+DEFAULT_TEAM_NAME = "Helpline Test"
 DEFAULT_APP_ID = "A0HELPLINE"
 DEFAULT_BOT_TOKEN = "xoxb-test"
 DEFAULT_BOT_USER_ID = "U0HELPBOT"
 DEFAULT_BOT_ID = "B0HELPBOT"
 DEFAULT_USER_ID = "U0CUSTOMER"
+DEFAULT_APP_TOKEN = "xapp-1-A0HELPLINE-1-test"
+DEFAULT_CLIENT_ID = "1111.2222"
+DEFAULT_CLIENT_SECRET = "oauth-secret"
 
 UPLOAD = "<upload>"
 """Pseudo-method under which POSTs to a `files.getUploadURLExternal` upload_url are recorded."""
@@ -165,6 +177,15 @@ class SlackError(Exception):
 
 
 @dataclass
+class _OAuthGrant:
+    """An install a person approved: what `oauth.v2.access` answers for its code, once."""
+
+    scope: str
+    installer: str
+    redirect_uri: str | None
+
+
+@dataclass
 class _PendingUpload:
     file_id: str
     filename: str
@@ -176,8 +197,9 @@ class _PendingUpload:
 class FakeSlack:
     """The fake Web API server. Use as `async with FakeSlack() as slack:` or start()/stop().
 
-    `bot_token` is the only token accepted (None accepts any); requests without a token get
-    `not_authed`, others `invalid_auth`, as Slack answers. `validate_views` makes views.* and
+    `bot_token` is the only token accepted (None accepts any), besides bot tokens this fake
+    issued through `oauth.v2.access`; requests without a token get `not_authed`, others
+    `invalid_auth`, as Slack answers. `validate_views` makes views.* and
     chat.* refuse payloads over Slack's documented size limits with `invalid_arguments` /
     `invalid_blocks`, so the adapter's tests catch a modal Slack would reject.
     """
@@ -188,7 +210,11 @@ class FakeSlack:
         bot_token: str | None = DEFAULT_BOT_TOKEN,
         team_id: str = DEFAULT_TEAM_ID,
         team_domain: str = DEFAULT_TEAM_DOMAIN,
+        team_name: str = DEFAULT_TEAM_NAME,
         app_id: str = DEFAULT_APP_ID,
+        app_token: str = DEFAULT_APP_TOKEN,
+        client_id: str = DEFAULT_CLIENT_ID,
+        client_secret: str = DEFAULT_CLIENT_SECRET,
         bot_user_id: str = DEFAULT_BOT_USER_ID,
         bot_id: str = DEFAULT_BOT_ID,
         validate_views: bool = True,
@@ -199,7 +225,11 @@ class FakeSlack:
         self.bot_token = bot_token
         self.team_id = team_id
         self.team_domain = team_domain
+        self.team_name = team_name
         self.app_id = app_id
+        self.app_token = app_token
+        self.client_id = client_id
+        self.client_secret = client_secret
         self.bot_user_id = bot_user_id
         self.bot_id = bot_id
         self.validate_views = validate_views
@@ -229,6 +259,8 @@ class FakeSlack:
         self._file_bytes: dict[str, bytes] = {}
         self._uploads: dict[str, _PendingUpload] = {}
         self._login_pages_next = 0
+        self._grants: dict[str, _OAuthGrant] = {}
+        self._issued_tokens: set[str] = set()
 
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
@@ -252,6 +284,9 @@ class FakeSlack:
             "files.info": self._files_info,
             "files.getUploadURLExternal": self._files_get_upload_url_external,
             "files.completeUploadExternal": self._files_complete_upload_external,
+        }
+        self._app_methods: dict[str, Callable[[JSON], JSON]] = {
+            "oauth.v2.access": self._oauth_v2_access,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -506,14 +541,17 @@ class FakeSlack:
         return await self._serve(request, method, args, produce, outcome_of)
 
     def _answer(self, method: str, args: JSON, headers: Mapping[str, str]) -> _Answer:
-        handler = self._handlers.get(method)
+        handler = self._handlers.get(method) or self._app_methods.get(method)
         if handler is None:
             return _Answer({"ok": False, "error": "unknown_method", "req_method": method})
-        token = _bearer(headers) or args.get("token")
-        if not token:
-            return _Answer({"ok": False, "error": "not_authed"})
-        if self.bot_token is not None and token != self.bot_token:
-            return _Answer({"ok": False, "error": "invalid_auth"})
+        if method == "oauth.v2.access":
+            problem = self._client_credentials_problem(args, headers)
+        elif method == "apps.connections.open":
+            problem = self._app_token_problem(_bearer(headers) or args.get("token"))
+        else:
+            problem = self._bot_token_problem(_bearer(headers) or args.get("token"))
+        if problem is not None:
+            return _Answer({"ok": False, "error": problem})
         try:
             body = handler(args)
         except SlackError as e:
@@ -552,7 +590,7 @@ class FakeSlack:
             if self._login_pages_next > 0:
                 self._login_pages_next -= 1
                 return web.Response(text=_LOGIN_PAGE, content_type="text/html")
-            if token is None or (self.bot_token is not None and token != self.bot_token):
+            if token is None or self._bot_token_problem(token) is not None:
                 if self.download_denial == "login_page":
                     # What Slack really does without a valid token: a 200 HTML sign-in page.
                     return web.Response(text=_LOGIN_PAGE, content_type="text/html")
@@ -587,6 +625,29 @@ class FakeSlack:
         return await self._serve(request, RESPONSE_URL, args, produce, outcome_of)
 
     # ------------------------------------------------------------------ test-side setup
+
+    def authorize(self, authorize_url: str, *, installer: str = DEFAULT_USER_ID) -> str:
+        """A person approves the install at the app's `oauth/v2/authorize` URL; returns the
+        one-time code Slack would pass to the redirect URL (with the URL's `state`).
+
+        The scopes granted are the ones the URL asks for; an unknown client_id raises
+        ValueError (Slack shows an error page instead of redirecting)."""
+        query = parse_qs(urlsplit(authorize_url).query)
+        client_id = (query.get("client_id") or [""])[0]
+        if client_id != self.client_id:
+            raise ValueError(f"no app with client_id {client_id!r}")
+        code = f"{next(self._ids)}.{secrets.randbelow(10**12)}.{secrets.token_hex(32)}"
+        self._grants[code] = _OAuthGrant(
+            scope=(query.get("scope") or [""])[0],
+            installer=installer,
+            redirect_uri=query["redirect_uri"][0] if "redirect_uri" in query else None,
+        )
+        return code
+
+    def serve_socket_mode(self, issue_url: Callable[[], str]) -> None:
+        """Answer `apps.connections.open` (app-level token only) with a fresh URL from
+        `issue_url`, e.g. a `FakeSocketMode`'s."""
+        self._app_methods["apps.connections.open"] = lambda args: {"url": issue_url()}
 
     def add_user(
         self,
@@ -753,11 +814,56 @@ class FakeSlack:
     def _auth_test(self, args: JSON) -> JSON:
         return {
             "url": f"https://{self.team_domain}.slack.com/",
-            "team": "Helpline Test",
+            "team": self.team_name,
             "user": "helpline",
             "team_id": self.team_id,
             "user_id": self.bot_user_id,
             "bot_id": self.bot_id,
+            "is_enterprise_install": False,
+        }
+
+    def _bot_token_problem(self, token: object) -> str | None:
+        if not token:
+            return "not_authed"
+        if self.bot_token is not None and token != self.bot_token:
+            return None if token in self._issued_tokens else "invalid_auth"
+        return None
+
+    def _app_token_problem(self, token: object) -> str | None:
+        if not token:
+            return "not_authed"
+        if isinstance(token, str) and token.startswith(("xoxb-", "xoxp-")):
+            return "not_allowed_token_type"
+        return None if token == self.app_token else "invalid_auth"
+
+    def _client_credentials_problem(self, args: JSON, headers: Mapping[str, str]) -> str | None:
+        """slack_sdk sends the client id and secret as HTTP Basic auth; Slack also takes them
+        as form fields."""
+        client_id, secret = args.get("client_id"), args.get("client_secret")
+        auth = headers.get("Authorization", "")
+        if auth.startswith("Basic "):
+            client_id, secret = _basic_credentials(auth) or (None, None)
+        if client_id != self.client_id:
+            return "invalid_client_id"
+        return None if secret == self.client_secret else "bad_client_secret"
+
+    def _oauth_v2_access(self, args: JSON) -> JSON:
+        grant = self._grants.pop(str(args.get("code") or ""), None)
+        if grant is None:
+            raise SlackError("invalid_code")
+        if args.get("redirect_uri") != grant.redirect_uri:
+            raise SlackError("bad_redirect_uri")
+        token = f"xoxb-{next(self._ids)}-{secrets.token_hex(12)}"
+        self._issued_tokens.add(token)
+        return {
+            "access_token": token,
+            "token_type": "bot",
+            "scope": grant.scope,
+            "bot_user_id": self.bot_user_id,
+            "app_id": self.app_id,
+            "team": {"id": self.team_id, "name": self.team_name},
+            "enterprise": None,
+            "authed_user": {"id": grant.installer},
             "is_enterprise_install": False,
         }
 
@@ -1244,6 +1350,16 @@ def _cut(request: web.Request) -> web.StreamResponse:
     if request.transport is not None:
         request.transport.abort()
     return web.Response(status=500)
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """(login, password) of an HTTP Basic `Authorization` header; None if malformed."""
+    try:
+        decoded = base64.b64decode(header.removeprefix("Basic "), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    login, colon, password = decoded.partition(":")
+    return (login, password) if colon else None
 
 
 def _bearer(headers: Mapping[str, str]) -> str | None:
