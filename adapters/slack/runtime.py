@@ -21,6 +21,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
@@ -29,6 +30,7 @@ from adapters.slack.clients import WorkspaceClients
 from adapters.slack.handlers import SlackHandlers
 from adapters.slack.people import Names, StaffDirectory
 from adapters.slack.transport import SlackTransport
+from bot.config_file import ConfigError
 from core.models import Platform
 
 if TYPE_CHECKING:
@@ -101,6 +103,18 @@ class SlackAdapter:
             http.router.add_get(REDIRECT_PATH, self.handle_get)
         if self.socket_mode:
             self._socket = AsyncSocketModeHandler(self.app, self.app_token)
+            # Ask for the first connection URL here: slack_sdk would retry a refused app token
+            # forever, and Helpline would never start.
+            client = self._socket.client
+            try:
+                client.wss_uri = await client.issue_new_wss_url()
+            except SlackApiError as exc:
+                await client.close()  # type: ignore[no-untyped-call]  # slack_sdk lacks annotations
+                self._socket = None
+                raise ConfigError(
+                    "Slack refused SLACK_APP_TOKEN for Socket Mode "
+                    f"({exc.response.get('error')}): use the app-level token (xapp-…) with "
+                    "the connections:write scope") from exc
             await self._socket.connect_async()  # type: ignore[no-untyped-call]  # slack_bolt lacks annotations
             log.info("Slack: Socket Mode connected")
         else:

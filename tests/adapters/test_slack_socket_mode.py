@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from adapters.slack import blocks as ui
+from bot.config_file import ConfigError
 from tests.adapters.slack_harness import (
     CUSTOMER,
     STAFF_CHANNEL,
@@ -192,3 +195,10 @@ async def test_slacks_refresh_request_moves_the_app_to_a_new_connection(tmp_path
         [command] = socket.envelopes("slash_commands")
         assert [a.connection for a in socket.acks(command.envelope_id)] == [2]
         assert view["callback_id"] == ui.INTAKE_CALLBACK
+
+
+async def test_a_refused_app_token_stops_the_start_with_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"SLACK_APP_TOKEN.*invalid_auth"):
+        async with running_desk(tmp_path, socket_mode=True,
+                                settings={"slack_app_token": "xapp-1-not-this-app"}):
+            pass
