@@ -244,8 +244,9 @@ class DeliveryWorker:
                     rows = await self._claim(self.batch - len(inflight))
                 except Exception:  # keep delivering after a passing storage fault
                     log.exception("outbox claim failed")
+            prepared = await self._prepare_many(rows)
             for row in rows:
-                inflight.add(asyncio.create_task(self._deliver(row)))
+                inflight.add(asyncio.create_task(self._deliver(row, prepared.get(row.id))))
             if rows and len(inflight) < self.batch:
                 continue
             signals = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self._wake.wait())]
@@ -266,8 +267,9 @@ class DeliveryWorker:
         rows = await self._claim()
         if not rows:
             return 0
+        prepared = await self._prepare_many(rows)
         outcomes = await asyncio.gather(
-            *(self._deliver(row) for row in rows), return_exceptions=True
+            *(self._deliver(row, prepared.get(row.id)) for row in rows), return_exceptions=True
         )
         for outcome in outcomes:
             if isinstance(outcome, Exception):  # its row stays claimed: retried after the lease
@@ -333,10 +335,34 @@ class DeliveryWorker:
             self._interrupted[row.id] = row.claimed_by is not None or row.attempts > 0
         return claimed
 
-    async def _deliver(self, row: OutboxRow) -> None:
+    async def _prepare_many(self, rows: list[OutboxRow]) -> dict[int, _Prepared]:
+        """Load what a claimed batch needs in one read (its tickets in one query). A row whose
+        preparation is missing here (the read failed) prepares on its own when delivered."""
+        prepared: dict[int, _Prepared] = {}
+        if not rows:
+            return prepared
+        try:
+            async with self.db.sessions() as session:
+                ids = {row.ticket_id for row in rows if row.ticket_id}
+                if ids:  # into the session's identity map: the gets below need no query
+                    await session.scalars(select(TicketRow).where(TicketRow.id.in_(ids)))
+                for row in rows:
+                    transport = self.transports[Platform(row.platform)]
+                    try:
+                        prepared[row.id] = await self._prepare_in(session, transport, row)
+                    except DeliveryError as exc:
+                        prepared[row.id] = exc
+        except Exception:
+            log.warning("outbox batch read failed; rows prepare one by one", exc_info=True)
+        return prepared
+
+    async def _deliver(self, row: OutboxRow, prepared: _Prepared | None = None) -> None:
         transport = self.transports[Platform(row.platform)]
         try:
-            result = await self._perform(transport, row)
+            if isinstance(prepared, DeliveryError):
+                raise prepared
+            call = prepared or await self._prepare(transport, row)
+            result = await call()
         except DeliveryError as exc:
             await self._settle_failure(row, exc)
             return
@@ -355,88 +381,91 @@ class DeliveryWorker:
     async def _prepare(
         self, transport: Transport, row: OutboxRow
     ) -> Callable[[], Awaitable[dict[str, Any]]]:
+        async with self.db.sessions() as session:
+            return await self._prepare_in(session, transport, row)
+
+    async def _prepare_in(
+        self, session: AsyncSession, transport: Transport, row: OutboxRow
+    ) -> Callable[[], Awaitable[dict[str, Any]]]:
         op = Op(row.op)
         payload = row.payload
         key = row.idem_key
-        # A session touches the database only when asked: opening a thread without a file and
-        # reacting need no query at all.
-        async with self.db.sessions() as session:
-            if op is Op.OPEN_THREAD:
-                message = Outbound.model_validate(payload["message"])
+        # Touches the database only when asked: opening a thread without a file and reacting
+        # need no query at all.
+        if op is Op.OPEN_THREAD:
+            message = Outbound.model_validate(payload["message"])
+            dest = Destination.model_validate(payload["dest"])
+            file = await _load_file(session, message)
+
+            async def open_thread() -> dict[str, Any]:
+                thread = await transport.open_thread(dest, message, file, key)
+                return {"thread": thread.model_dump(mode="json")}
+
+            return open_thread
+        if op in (Op.POST_CARD, Op.UPDATE_CARD):
+            card = await load_card(session, row.ticket_id or 0, self.clock())
+            ticket = await session.get(TicketRow, card.id) if card else None  # loaded above
+            if card is None or ticket is None:
+                raise DeliveryError("ticket no longer exists", permanent=True)
+            if op is Op.POST_CARD:
                 dest = Destination.model_validate(payload["dest"])
-                file = await _load_file(session, message)
 
-                async def open_thread() -> dict[str, Any]:
-                    thread = await transport.open_thread(dest, message, file, key)
-                    return {"thread": thread.model_dump(mode="json")}
+                async def post_card() -> dict[str, Any]:
+                    posted = await transport.post_card(dest, card, key)
+                    return {
+                        "card": posted.card.model_dump(mode="json"),
+                        "thread": posted.thread.model_dump(mode="json"),
+                    }
 
-                return open_thread
-            if op in (Op.POST_CARD, Op.UPDATE_CARD):
-                card = await load_card(session, row.ticket_id or 0, self.clock())
-                ticket = await session.get(TicketRow, card.id) if card else None  # loaded above
-                if card is None or ticket is None:
-                    raise DeliveryError("ticket no longer exists", permanent=True)
-                if op is Op.POST_CARD:
-                    dest = Destination.model_validate(payload["dest"])
+                return post_card
+            if ticket.staff_card is None:
+                raise DeliveryError("the ticket's card was never posted", permanent=True)
+            card_ref = MessageRef.model_validate(ticket.staff_card)
 
-                    async def post_card() -> dict[str, Any]:
-                        posted = await transport.post_card(dest, card, key)
-                        return {
-                            "card": posted.card.model_dump(mode="json"),
-                            "thread": posted.thread.model_dump(mode="json"),
-                        }
+            async def update_card() -> dict[str, Any]:
+                await transport.update_card(card_ref, card)
+                return {}
 
-                    return post_card
-                if ticket.staff_card is None:
-                    raise DeliveryError("the ticket's card was never posted", permanent=True)
-                card_ref = MessageRef.model_validate(ticket.staff_card)
-
-                async def update_card() -> dict[str, Any]:
-                    await transport.update_card(card_ref, card)
-                    return {}
-
-                return update_card
-            if op is Op.POST:
-                ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
-                if ticket is None:
-                    raise DeliveryError("ticket no longer exists", permanent=True)
-                side = Side(payload["side"])
-                raw_thread = (
-                    ticket.customer_thread if side is Side.CUSTOMER else ticket.staff_thread
+            return update_card
+        if op is Op.POST:
+            ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
+            if ticket is None:
+                raise DeliveryError("ticket no longer exists", permanent=True)
+            side = Side(payload["side"])
+            raw_thread = ticket.customer_thread if side is Side.CUSTOMER else ticket.staff_thread
+            if raw_thread is None:
+                raise DeliveryError(
+                    f"the {side} thread of #{ticket.id} was never opened", permanent=True
                 )
-                if raw_thread is None:
-                    raise DeliveryError(
-                        f"the {side} thread of #{ticket.id} was never opened", permanent=True
-                    )
-                thread = ThreadRef.model_validate(raw_thread)
-                message = Outbound.model_validate(payload["message"])
-                file = await _load_file(session, message)
+            thread = ThreadRef.model_validate(raw_thread)
+            message = Outbound.model_validate(payload["message"])
+            file = await _load_file(session, message)
 
-                interrupted = self._interrupted.pop(row.id, False)
+            interrupted = self._interrupted.pop(row.id, False)
 
-                async def post() -> dict[str, Any]:
-                    find = getattr(transport, "find_delivered", None)
-                    if interrupted and find is not None:
-                        found = await find(thread, key)
-                        if found is not None:
-                            log.info(
-                                "delivery found after a restart",
-                                extra={"event": "delivery_recovered", "outbox_id": row.id},
-                            )
-                            return {"message": found.model_dump(mode="json"), "recovered": True}
-                    ref = await transport.post(thread, message, file, key)
-                    return {"message": ref.model_dump(mode="json")}
+            async def post() -> dict[str, Any]:
+                find = getattr(transport, "find_delivered", None)
+                if interrupted and find is not None:
+                    found = await find(thread, key)
+                    if found is not None:
+                        log.info(
+                            "delivery found after a restart",
+                            extra={"event": "delivery_recovered", "outbox_id": row.id},
+                        )
+                        return {"message": found.model_dump(mode="json"), "recovered": True}
+                ref = await transport.post(thread, message, file, key)
+                return {"message": ref.model_dump(mode="json")}
 
-                return post
-            if op is Op.REACT:
-                ref = MessageRef.model_validate(payload["ref"])
-                reaction = Reaction(payload["reaction"])
+            return post
+        if op is Op.REACT:
+            ref = MessageRef.model_validate(payload["ref"])
+            reaction = Reaction(payload["reaction"])
 
-                async def react() -> dict[str, Any]:
-                    await transport.react(ref, reaction)
-                    return {}
+            async def react() -> dict[str, Any]:
+                await transport.react(ref, reaction)
+                return {}
 
-                return react
+            return react
         raise DeliveryError(f"unknown outbox operation {row.op}", permanent=True)
 
     async def _settle_success(self, row: OutboxRow, result: dict[str, Any]) -> None:
@@ -493,8 +522,12 @@ class DeliveryWorker:
             # Another worker took the row over after this one's lease ran out, and settled it
             # first: its effects are already recorded.
             return
-        ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
         op = Op(row.op)
+        ticket = (
+            await session.get(TicketRow, row.ticket_id)
+            if row.ticket_id and op in (Op.OPEN_THREAD, Op.POST_CARD)
+            else None
+        )
         if ticket is not None and op is Op.OPEN_THREAD:
             thread = ThreadRef.model_validate(result["thread"])
             ticket.customer_thread = thread.model_dump(mode="json")
@@ -628,6 +661,7 @@ class DeliveryWorker:
 
 
 _Settle = tuple[OutboxRow, dict[str, Any], "asyncio.Future[None]"]
+_Prepared = Callable[[], Awaitable[dict[str, Any]]] | DeliveryError
 
 
 def _resolve(batch: list[_Settle], error: BaseException | None) -> None:

@@ -373,3 +373,24 @@ async def test_a_late_settle_after_a_takeover_records_the_delivery_once(
     assert next(r for r in all_rows if r.id == row.id).state == "done"
     assert [r.idem_key for r in all_rows].count(f"ack:{row.idem_key}") == 1
     assert [s.text for s in transport.posts()].count("Branch 0: any news on the invoice?") == 1
+
+
+async def test_a_failed_batch_read_leaves_each_row_to_prepare_on_its_own(
+    desk: SupportDesk, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = RecordingTransport()
+    worker = DeliveryWorker(desk.db, {Platform.CONSOLE: transport}, clock=clock)
+    await ticket(desk)
+    real_prepare_in = worker._prepare_in
+    failures = iter([True])
+
+    async def flaky_prepare_in(session, transport, row):  # type: ignore[no-untyped-def]
+        if next(failures, False):
+            raise ConnectionResetError("the database went away mid-read")
+        return await real_prepare_in(session, transport, row)
+
+    monkeypatch.setattr(worker, "_prepare_in", flaky_prepare_in)
+    await worker.drain()
+
+    assert sorted(s.op for s in transport.sent) == ["open_thread", "post", "post_card"]
+    assert all(r.state == "done" for r in await rows(desk.db))
