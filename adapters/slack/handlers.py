@@ -229,12 +229,12 @@ class SlackHandlers:
         word, _, rest = str(body.get("text") or "").strip().partition(" ")
         word = word.lower()
         try:
-            customer = await self.identity(client, team, user_id, user_name)
             if word == "new":
                 meta = IntakeMeta(channel_id=self._intake_channel(body.get("channel_id")))
-                await self._open_intake(client, str(body["trigger_id"]), customer, meta,
+                await self._open_intake(client, str(body["trigger_id"]), team, user_id, meta,
                                         respond=respond, subject=rest.strip())
                 return
+            customer = await self.identity(client, team, user_id, user_name)
             if word in COMMANDS:
                 await self.ops.command(Command(
                     word=word, rest=rest, team=team, user_id=user_id, user_name=user_name,
@@ -279,10 +279,13 @@ class SlackHandlers:
 
     # ---- opening the new-ticket modal -------------------------------------------------------
 
-    async def _open_intake(self, client: AsyncWebClient, trigger_id: str, customer: Identity,
-                           meta: IntakeMeta, *, respond: AsyncRespond | None = None,
-                           subject: str = "", message: str = "") -> None:
-        """Open the form at once: the trigger is good for 3 s and one use."""
+    async def _open_intake(self, client: AsyncWebClient, trigger_id: str, team: str,
+                           user_id: str, meta: IntakeMeta, *,
+                           respond: AsyncRespond | None = None, subject: str = "",
+                           message: str = "") -> None:
+        """Open the form at once: the trigger is good for 3 s and one use. The form depends on
+        the workspace only, so no Slack lookup comes before it (the name is asked at submit)."""
+        customer = Identity(platform=Platform.SLACK, workspace=team, user_id=user_id)
         try:
             form = await self.desk.intake_form(customer, prefill_subject=subject,
                                                prefill_message=message,
@@ -302,35 +305,32 @@ class SlackHandlers:
                                    context: AsyncBoltContext) -> None:
         await ack()
         team = self.team_of(body, context)
-        user_id, user_name = self.user_of(body)
+        user_id, _ = self.user_of(body)
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get(
             "channel_id")
-        customer = await self.identity(client, team, user_id, user_name)
-        await self._open_intake(client, str(body["trigger_id"]), customer,
+        await self._open_intake(client, str(body["trigger_id"]), team, user_id,
                                 IntakeMeta(channel_id=self._intake_channel(channel)))
 
     async def on_new_ticket_shortcut(self, ack: AsyncAck, body: JSON, client: AsyncWebClient,
                                      context: AsyncBoltContext) -> None:
         await ack()
         team = self.team_of(body, context)
-        user_id, user_name = self.user_of(body)
-        customer = await self.identity(client, team, user_id, user_name)
-        await self._open_intake(client, str(body["trigger_id"]), customer, IntakeMeta())
+        user_id, _ = self.user_of(body)
+        await self._open_intake(client, str(body["trigger_id"]), team, user_id, IntakeMeta())
 
     async def on_file_message_shortcut(self, ack: AsyncAck, body: JSON, client: AsyncWebClient,
                                        context: AsyncBoltContext) -> None:
         """"File as a ticket": the form, with the chosen message and its link as the message."""
         await ack()
         team = self.team_of(body, context)
-        user_id, user_name = self.user_of(body)
+        user_id, _ = self.user_of(body)
         channel = str((body.get("channel") or {}).get("id") or "")
         message = body.get("message") or {}
         text = from_slack_markup(str(message.get("text") or ""))
         link = permalink(str((body.get("team") or {}).get("domain") or ""), channel,
                          str(message.get("ts") or ""), message.get("thread_ts"))
         prefill = f"{text}\n\n(From {link})" if link else text
-        customer = await self.identity(client, team, user_id, user_name)
-        await self._open_intake(client, str(body["trigger_id"]), customer,
+        await self._open_intake(client, str(body["trigger_id"]), team, user_id,
                                 IntakeMeta(channel_id=self._intake_channel(channel)),
                                 message=prefill)
 

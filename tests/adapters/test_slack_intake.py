@@ -412,3 +412,15 @@ async def test_a_slow_submit_with_field_errors_shows_them_on_the_form_again(
         assert "at least 4 characters" in text and "PDF" in text
         subject = next(b for b in form["blocks"] if b.get("block_id") == ui.SUBJECT_BLOCK)
         assert subject["element"]["initial_value"] == "Hi"
+
+
+async def test_the_form_opens_without_waiting_for_the_customers_name(tmp_path: Path) -> None:
+    """The trigger lasts 3 s: nothing but the form's own read comes before views.open."""
+    async with running_desk(tmp_path) as h:
+        h.slack.hang_next("users.info")
+
+        view = await h.open_form()
+
+        assert view["callback_id"] == ui.INTAKE_CALLBACK
+        assert h.slack.calls("users.info") == []
+        h.slack.release()
