@@ -1510,16 +1510,29 @@ class SupportDesk:
     async def _start_target(
         self, session: AsyncSession, ticket: TicketRow, now: datetime, *, first: bool
     ) -> None:
-        target = self.config.target_for(Plan(ticket.plan))
-        if target is None:
+        times = self._target_times(Plan(ticket.plan), now, first=first)
+        if times is None:
             return
+        ticket.response_due_at, ticket.target_warn_at = times
+        self._schedule_target(session, ticket.id, now, *times)
+
+    def _target_times(
+        self, plan: Plan, now: datetime, *, first: bool
+    ) -> tuple[datetime, datetime] | None:
+        """When the next answer is due under the plan's response target, and when to warn."""
+        target = self.config.target_for(plan)
+        if target is None:
+            return None
         hours = target.first_response_hours if first else target.follow_up_hours
         due = add_business_time(now, hours, self.config.business_hours)
-        warn = warning_time(due, hours, self.config.target_warning_fraction)
-        ticket.response_due_at = due
-        ticket.target_warn_at = warn
-        timers.schedule(session, TimerKind.TARGET_WARNING, ticket.id, max(warn, now), due)
-        timers.schedule(session, TimerKind.TARGET_BREACH, ticket.id, due, due)
+        return due, warning_time(due, hours, self.config.target_warning_fraction)
+
+    @staticmethod
+    def _schedule_target(
+        session: AsyncSession, ticket_id: int, now: datetime, due: datetime, warn: datetime
+    ) -> None:
+        timers.schedule(session, TimerKind.TARGET_WARNING, ticket_id, max(warn, now), due)
+        timers.schedule(session, TimerKind.TARGET_BREACH, ticket_id, due, due)
 
     async def _stop_target(self, session: AsyncSession, ticket: TicketRow) -> None:
         if ticket.response_due_at is None:
@@ -1613,6 +1626,9 @@ class SupportDesk:
             reopen_count=0,
             escalated_from=escalated_from,
         )
+        target_times = self._target_times(account.plan, now, first=True)
+        if target_times is not None:  # set before the insert: no update after it
+            row.response_due_at, row.target_warn_at = target_times
         session.add(row)
         await session.flush()
         self._history(
@@ -1677,7 +1693,8 @@ class SupportDesk:
                 attachment=attachment,
             ),
         )
-        await self._start_target(session, row, now, first=True)
+        if target_times is not None:
+            self._schedule_target(session, row.id, now, *target_times)
         if row.urgent:
             outbox.post(
                 key=f"urgent:{row.id}",
