@@ -296,17 +296,18 @@ async def run_levels(
     for level, conc in zip(levels, concurrency, strict=True):
         for kind in KINDS:
             phase = Phase(kind, conc)
-            started = time.perf_counter()
             await drive(phase, level.size, driver.sender(kind, level, helpline), server,
                         deadline=phase_deadline(level.size))
-            figures[kind][conc] = phase.figures()
             if helpline and kind == "submit":
                 # The ack is a deferral; the tickets are filed after it. Wait for every answer
-                # (so `list` is not measured against this backlog) and say how fast they came.
+                # and every delivery (so `list` is not measured against this backlog): "done".
+                cpu = (await server.ask("cpu"))["cpu"]
+                started = time.perf_counter()
                 await driver.answers([level])
-                filed = time.perf_counter() - started
-                figures[kind][conc]["answered_per_s"] = round(level.size / filed, 1)
+                phase.finish_wall = time.perf_counter() - started
                 await server.ask("settle")
+                phase.finish_cpu = (await server.ask("cpu"))["cpu"] - cpu
+            figures[kind][conc] = phase.figures()
     return figures
 
 

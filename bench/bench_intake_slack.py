@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import json
 import math
@@ -96,10 +97,14 @@ class Phase:
     wall: float = 0.0
     server_cpu: float = 0.0
     driver_cpu: float = 0.0
+    # After the last ack, until the work the requests asked for was done (Helpline only):
+    finish_wall: float = 0.0
+    finish_cpu: float = 0.0
 
     def figures(self) -> JSON:
         ordered = sorted(self.latencies)
         wall = self.wall or math.nan
+        answered = len(self.latencies) + len(self.errors)
         return {
             "requests": len(self.latencies) + len(self.errors),
             "ok": len(self.latencies),
@@ -111,6 +116,10 @@ class Phase:
             "max_ms": round(ordered[-1] * 1000, 2) if ordered else math.nan,
             "server_cpu_pct": round(100 * self.server_cpu / wall),
             "driver_cpu_pct": round(100 * self.driver_cpu / wall),
+            "finish_s": round(self.finish_wall, 2),
+            "done_per_s": round(len(self.latencies) / (wall + self.finish_wall), 1),
+            "cpu_ms_per_request": round(
+                1000 * (self.server_cpu + self.finish_cpu) / max(answered, 1), 2),
         }
 
 
@@ -396,8 +405,8 @@ def table(result: JSON, kinds: Sequence[str]) -> str:
     """The figures as a Markdown table (the README's form)."""
     lines = [
         "| backend | kind | conc. | Helpline req/s | p50 ms | p99 ms | floor req/s | floor p50 "
-        "/ p99 ms | ratio | server CPU % | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "/ p99 ms | ratio | server CPU % | done/s | CPU ms/req (floor) | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for backend, run in result["backends"].items():
         if "skipped" in run:
@@ -410,7 +419,8 @@ def table(result: JSON, kinds: Sequence[str]) -> str:
                     f"| {backend} | {kind} | {conc} | {h['throughput']} | {h['p50_ms']} | "
                     f"{h['p99_ms']} | {f['throughput']} | {f['p50_ms']} / {f['p99_ms']} | "
                     f"{run['ratio'][kind][conc]} | {h['server_cpu_pct']} | "
-                    f"{h['errors']}+{f['errors']} |")
+                    f"{h['done_per_s']} | {h['cpu_ms_per_request']} "
+                    f"({f['cpu_ms_per_request']}) | {h['errors']}+{f['errors']} |")
     return "\n".join(lines)
 
 
@@ -643,6 +653,21 @@ class SlackDriver:
             threads += 1
         return threads
 
+    async def finish(self, kind: str, level: Level, server: ServerProcess,
+                     relayed_before: int) -> None:
+        """Wait until what a phase's requests asked for is done: every form opened (slash),
+        every ticket's threads and card posted (submit), every reply relayed (message)."""
+        if kind == "slash":
+            triggers = {t for t in level.triggers if t}
+            with contextlib.suppress(AssertionError):  # too few: reported as forms opened
+                await self.slack.wait_for(
+                    "views.open", lambda c: c.args.get("trigger_id") in triggers,
+                    count=len(triggers), timeout=30)
+        elif kind == "submit":
+            await server.ask("settle")
+        else:
+            await self.wait_relayed(server, relayed_before + sum(1 for e in level.events if e))
+
     async def wait_relayed(self, server: ServerProcess, count: int, within: float = 60.0) -> None:
         """Let the replies acked last be handled and relayed before the server stops: their
         handlers run after the ack, so the outbox may not hold them yet."""
@@ -677,8 +702,15 @@ async def run_levels(
                 await server.ask("settle")  # every ticket's threads posted and recorded
                 checks["reply_threads"] += driver.prepare_replies(level)
             phase = Phase(kind, conc)
+            relayed_before = driver.relayed()
             await drive(phase, level.size, driver.sender(kind, level, requester, helpline),
                         server, deadline=phase_deadline(level.size))
+            if helpline:
+                cpu = (await server.ask("cpu"))["cpu"]
+                started = time.perf_counter()
+                await driver.finish(kind, level, server, relayed_before)
+                phase.finish_wall = time.perf_counter() - started
+                phase.finish_cpu = (await server.ask("cpu"))["cpu"] - cpu
             figures[kind][conc] = phase.figures()
     return figures
 
