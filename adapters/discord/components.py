@@ -4,8 +4,10 @@ other state, so they keep working after a restart. discord.py rebuilds them from
 
 Actions and their ids: ``continue|create|solved|file:<draft_id>``, ``follow:<ticket_id>``,
 ``new:0``, ``assign|status|category|close:<ticket_id>``, ``set-status|set-category:<ticket_id>``,
-and the customer's rating buttons ``rate:<ticket_id>:<closing>:<score>`` and
-``rate-comment:<ticket_id>:<closing>`` (an argument may hold several ids, joined by colons).
+the customer's rating buttons ``rate:<ticket_id>:<closing>:<score>`` and
+``rate-comment:<ticket_id>:<closing>``, and Edit and resubmit under a refused form,
+``resubmit:<submit interaction id>:<follows ticket_id or 0>`` (an argument may hold several ids,
+joined by colons). Forms have ids of their own: ``adapters.discord.formdata``.
 """
 
 from __future__ import annotations

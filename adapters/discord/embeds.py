@@ -59,6 +59,7 @@ SET_STATUS = "set-status"
 SET_CATEGORY = "set-category"
 RATE = "rate"
 RATE_COMMENT = "rate-comment"
+RESUBMIT = "resubmit"
 SCORES = range(1, 6)
 
 # core.rules.sla.TargetState values, as the card and the queue show them
@@ -174,9 +175,29 @@ def rejected(result: Rejected, *, subject: str, reopen: discord.ui.View | None) 
     lines = ["**Nothing was filed yet** — please fix this and submit again:"]
     lines += [_field_error(e) for e in result.errors]
     if subject:
-        lines.append(f"\nYour subject and message are kept: **Edit and resubmit** opens the form "
-                     f"filled in (subject: “{clip(subject, 100)}”).")
+        lines.append(f"\nYour subject and message are kept for an hour: **Edit and resubmit** "
+                     f"opens the form filled in (subject: “{clip(subject, 100)}”).")
     return Rendered(content=clip("\n".join(lines), 2000), view=reopen)
+
+
+def resubmit_view(refused: int, follows: int | None) -> discord.ui.View:
+    """Edit and resubmit, under a refused form: ``refused`` is the submit whose values the
+    adapter holds; the ticket it follows stays in the id for a fresh start once they are gone."""
+    return _view(_button("Edit and resubmit", RESUBMIT, f"{refused}:{follows or 0}",
+                         discord.ButtonStyle.primary))
+
+
+FORM_EXPIRED = ("This form has expired: Helpline was restarted (or an hour has passed) since you "
+                "submitted it, so what you typed is no longer kept, and nothing was filed. "
+                "Please start again with the button below, or `/support new`.")
+
+
+def form_expired(follows: int | None) -> Rendered:
+    """The answer to Edit and resubmit once what the form held is gone."""
+    if follows:
+        return Rendered(content=FORM_EXPIRED, view=follow_up_view(follows))
+    return Rendered(content=FORM_EXPIRED, view=_view(
+        _button("New ticket", NEW_TICKET, 0, discord.ButtonStyle.primary)))
 
 
 def _field_error(error: FieldError) -> str:

@@ -1,6 +1,12 @@
 """The modals: the new-ticket form, the staff's internal-note and snippet forms, and the
 customer's rating-with-a-comment form.
 
+These classes only draw a form. Its submit is handled from what the submit itself carries (the
+form's custom_id and every input's value, see ``adapters.discord.formdata``), never by the
+object that drew it, so a form opened before a restart works the same when it is submitted.
+The little a form needs that its custom_id cannot carry (an image, what a refused form held) is
+``Kept`` in memory for a while; once it is gone the customer is told what to do instead.
+
 Discord's limits shape the ticket form: at most five components, a text input holds at most
 4000 characters while a ticket message may have 5000, so a second "continued" input carries
 the rest and the two are joined. Discord enforces the inputs' min/max lengths itself; every
@@ -10,18 +16,31 @@ back as an ephemeral message whose button reopens this form filled in.
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, TypeVar
 
 import discord
 
+from adapters.discord.formdata import (
+    NoteFormId,
+    RatingFormId,
+    SnippetFormId,
+    SubmittedFields,
+    TicketFormId,
+)
 from adapters.discord.text import clip
-from core.models import AttachmentIn, Category
+from core.models import AttachmentIn
 from core.views import IntakeForm
 
 TEXT_INPUT_MAX = 4000  # Discord's limit for one text input
 SELECT_DESCRIPTION_MAX = 100
 LABEL_DESCRIPTION_MAX = 100
+KEPT_SECONDS = 60 * 60  # the hour the refusal message promises
+KEPT_LIMIT = 256
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -35,19 +54,30 @@ class FormValues:
     follows: int | None = None
 
 
-@dataclass
-class Submitted:
-    values: FormValues
-    uploads: list[discord.Attachment]
-    command_image: discord.Attachment | None
+class Kept(Generic[T]):
+    """What a form needs beyond its custom_id, each value for the one user it was made for,
+    for ``seconds`` at most and never more than ``limit`` of them (the oldest go first). Held
+    in memory only: after a restart nothing is found, and the caller says so."""
 
+    def __init__(self, *, seconds: float = KEPT_SECONDS, limit: int = KEPT_LIMIT) -> None:
+        self.seconds = seconds
+        self.limit = limit
+        self._values: OrderedDict[str, tuple[int, float, T]] = OrderedDict()
 
-class FormHandler(Protocol):
-    async def submit_form(self, interaction: discord.Interaction[Any], form: Submitted) -> None: ...
+    def put(self, key: str, user_id: int, value: T) -> None:
+        now = time.monotonic()
+        while self._values and next(iter(self._values.values()))[1] <= now:
+            self._values.popitem(last=False)
+        self._values[key] = (user_id, now + self.seconds, value)
+        self._values.move_to_end(key)
+        while len(self._values) > self.limit:
+            self._values.popitem(last=False)
 
-    async def respond_error(
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None: ...
+    def get(self, key: str, user_id: int) -> T | None:
+        found = self._values.get(key)
+        if found is None or found[0] != user_id or found[1] <= time.monotonic():
+            return None
+        return found[2]
 
 
 def split_for_inputs(message: str, first_max: int, more_max: int = TEXT_INPUT_MAX
@@ -57,11 +87,11 @@ def split_for_inputs(message: str, first_max: int, more_max: int = TEXT_INPUT_MA
     return message[:first_max], message[first_max:first_max + max(more_max, 0)]
 
 
-def typed(item: discord.ui.TextInput[Any] | None) -> str:
-    """What was typed into an input. A value that is not text (Discord never sends one) counts
-    as nothing typed, so the desk answers it with its field errors."""
-    value = item.value if item is not None else ""
-    return value if isinstance(value, str) else ""
+def input_sizes(text_max: int) -> tuple[int, int]:
+    """How much of a text of ``text_max`` characters the first input and its continuation
+    take (0 for the second: no continuation)."""
+    first_max = min(TEXT_INPUT_MAX, text_max)
+    return first_max, min(TEXT_INPUT_MAX, text_max - first_max)
 
 
 def join_inputs(first: str, more: str, first_max: int) -> str:
@@ -74,26 +104,37 @@ def join_inputs(first: str, more: str, first_max: int) -> str:
     return f"{first}\n{more}"
 
 
+async def send_form(interaction: discord.Interaction[Any], form: discord.ui.Modal) -> None:
+    """Open a form. Its submit is handled by its custom_id (``on_form_submit`` in the
+    handlers), never by this object, so the object is stopped first: discord.py keeps no
+    finished modal waiting for a submit, and nothing else can handle the submit a second time."""
+    form.stop()
+    await interaction.response.send_modal(form)
+
+
+def ticket_values(form: TicketFormId, fields: SubmittedFields, message_max: int) -> FormValues:
+    """What was submitted in a new-ticket form. A category fixed by the command wins over any
+    category the submit claims."""
+    first_max, _ = input_sizes(message_max)
+    category = form.category.value if form.category is not None else fields.chosen("category")
+    return FormValues(
+        category=category, subject=fields.text("subject"),
+        message=join_inputs(fields.text("message"), fields.text("message_more"), first_max),
+        follows=form.follows,
+    )
+
+
 class TicketForm(discord.ui.Modal):
     """The new-ticket form. Without a category (context menu, Support Center button, reopened
     after an error) it asks for one with a select; then there is no room for a notice."""
 
     def __init__(
-        self,
-        handler: FormHandler,
-        form: IntakeForm,
-        *,
-        category: Category | None,
-        prefill: FormValues | None = None,
-        command_image: discord.Attachment | None = None,
+        self, form: IntakeForm, form_id: TicketFormId, prefill: FormValues | None = None
     ) -> None:
-        super().__init__(title="New support ticket", timeout=15 * 60)
-        self.handler = handler
-        self.fixed_category = category
+        super().__init__(title="New support ticket", custom_id=form_id.custom_id)
+        category = form_id.category
         self.prefill = prefill or FormValues()
-        self.command_image = command_image
-        self.first_max = min(TEXT_INPUT_MAX, form.message_max)
-        more_max = min(TEXT_INPUT_MAX, form.message_max - self.first_max)
+        self.first_max, more_max = input_sizes(form.message_max)
         first_text, more_text = split_for_inputs(self.prefill.message, self.first_max, more_max)
 
         self.category_select: discord.ui.Select[TicketForm] | None = None
@@ -151,28 +192,6 @@ class TicketForm(discord.ui.Modal):
             description=clip(f"One image: JPEG, PNG, GIF or WebP, at most "
                              f"{form.max_image_mb:g} MB.", LABEL_DESCRIPTION_MAX)))
 
-    def values(self) -> FormValues:
-        if self.fixed_category is not None:
-            category = self.fixed_category.value
-        elif self.category_select is not None and self.category_select.values:
-            category = str(self.category_select.values[0])
-        else:
-            category = self.prefill.category
-        return FormValues(
-            category=category, subject=typed(self.subject),
-            message=join_inputs(typed(self.message), typed(self.message_more), self.first_max),
-            image=self.prefill.image, follows=self.prefill.follows,
-        )
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await self.handler.submit_form(
-            interaction, Submitted(self.values(), list(self.image.values), self.command_image))
-
-    async def on_error(  # type: ignore[override]  # a Modal's on_error gets no item
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None:
-        await self.handler.respond_error(interaction, error)
-
 
 def _notice(form: IntakeForm) -> str:
     lines: list[str] = []
@@ -188,34 +207,13 @@ class NoteForm(discord.ui.Modal):
     """A staff-only internal note for the ticket of the thread it was opened from. The note
     never passes through the thread as a message, so it cannot be relayed by accident."""
 
-    def __init__(self, handler: NoteHandler, ticket_id: int, thread_id: int, prefill: str) -> None:
-        super().__init__(title=f"Internal note on #{ticket_id}", timeout=15 * 60)
-        self.handler = handler
-        self.ticket_id = ticket_id
-        self.thread_id = thread_id
+    def __init__(self, form_id: NoteFormId, ticket_id: int, prefill: str) -> None:
+        super().__init__(title=f"Internal note on #{ticket_id}", custom_id=form_id.custom_id)
         self.text: discord.ui.TextInput[NoteForm] = discord.ui.TextInput(
             custom_id="note", style=discord.TextStyle.long, min_length=1,
             max_length=TEXT_INPUT_MAX, default=clip(prefill, TEXT_INPUT_MAX) or None)
         self.add_item(discord.ui.Label(
             text="Note (never sent to the customer)", component=self.text))
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await self.handler.submit_note(interaction, self.thread_id, typed(self.text))
-
-    async def on_error(  # type: ignore[override]  # a Modal's on_error gets no item
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None:
-        await self.handler.respond_error(interaction, error)
-
-
-class NoteHandler(Protocol):
-    async def submit_note(
-        self, interaction: discord.Interaction[Any], thread_id: int, text: str
-    ) -> None: ...
-
-    async def respond_error(
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None: ...
 
 
 SNIPPET_HELP = "{customer}, {ticket} and {agent} are filled in when it is sent."
@@ -225,48 +223,30 @@ class SnippetForm(discord.ui.Modal):
     """A canned reply written in a form, since a slash-command option holds one line only.
     Like the ticket form, a second input takes what does not fit Discord's 4000 characters."""
 
-    def __init__(self, handler: SnippetHandler, name: str, body_max: int, prefill: str) -> None:
-        super().__init__(title=clip(f"Snippet: {name}", 45), timeout=15 * 60)
-        self.handler = handler
-        self.name = name
-        self.first_max = min(TEXT_INPUT_MAX, body_max)
-        more_max = min(TEXT_INPUT_MAX, body_max - self.first_max)
-        first_text, more_text = split_for_inputs(prefill, self.first_max, more_max)
+    def __init__(self, form_id: SnippetFormId, body_max: int, prefill: str) -> None:
+        super().__init__(title=clip(f"Snippet: {form_id.name}", 45),
+                         custom_id=form_id.custom_id)
+        first_max, more_max = input_sizes(body_max)
+        first_text, more_text = split_for_inputs(prefill, first_max, more_max)
         self.body: discord.ui.TextInput[SnippetForm] = discord.ui.TextInput(
             custom_id="body", style=discord.TextStyle.long, min_length=1,
-            max_length=self.first_max, default=first_text or None,
+            max_length=first_max, default=first_text or None,
             placeholder="Hi {customer}, thanks for waiting on {ticket}. — {agent}")
         self.add_item(discord.ui.Label(text="Text", component=self.body,
                                        description=clip(SNIPPET_HELP, LABEL_DESCRIPTION_MAX)))
-        self.body_more: discord.ui.TextInput[SnippetForm] | None = None
         if more_max > 0:
-            self.body_more = discord.ui.TextInput(
+            more: discord.ui.TextInput[SnippetForm] = discord.ui.TextInput(
                 custom_id="body_more", style=discord.TextStyle.long, required=False,
                 max_length=more_max, default=more_text or None)
             self.add_item(discord.ui.Label(
-                text="Text (continued)", component=self.body_more,
-                description=f"Only if it is longer than {self.first_max} characters."))
-
-    def text(self) -> str:
-        return join_inputs(typed(self.body), typed(self.body_more), self.first_max)
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await self.handler.submit_snippet(interaction, self.name, self.text())
-
-    async def on_error(  # type: ignore[override]  # a Modal's on_error gets no item
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None:
-        await self.handler.respond_error(interaction, error)
+                text="Text (continued)", component=more,
+                description=f"Only if it is longer than {first_max} characters."))
 
 
-class SnippetHandler(Protocol):
-    async def submit_snippet(
-        self, interaction: discord.Interaction[Any], name: str, body: str
-    ) -> None: ...
-
-    async def respond_error(
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None: ...
+def snippet_text(fields: SubmittedFields, body_max: int) -> str:
+    """The text submitted in a snippet form."""
+    first_max, _ = input_sizes(body_max)
+    return join_inputs(fields.text("body"), fields.text("body_more"), first_max)
 
 
 RATING_COMMENT_MAX = 1000  # what core keeps of a rating's comment
@@ -277,11 +257,8 @@ class RatingForm(discord.ui.Modal):
     """A rating with a comment. The desk takes one rating per closing, so the score and the
     comment are sent together rather than the comment after a score already recorded."""
 
-    def __init__(self, handler: RatingHandler, ticket_id: int, closing: int) -> None:
-        super().__init__(title=f"Rate ticket #{ticket_id}", timeout=15 * 60)
-        self.handler = handler
-        self.ticket_id = ticket_id
-        self.closing = closing
+    def __init__(self, form_id: RatingFormId) -> None:
+        super().__init__(title=f"Rate ticket #{form_id.ticket_id}", custom_id=form_id.custom_id)
         self.score: discord.ui.Select[RatingForm] = discord.ui.Select(
             custom_id="score", placeholder="1 (poor) to 5 (great)",
             options=[discord.SelectOption(label=f"{n} — {word}", value=n) for n, word in zip(
@@ -293,24 +270,9 @@ class RatingForm(discord.ui.Modal):
         self.add_item(discord.ui.Label(text="How did we do?", component=self.score))
         self.add_item(discord.ui.Label(text="Comment (optional)", component=self.comment))
 
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        chosen = self.score.values[0] if len(self.score.values) == 1 else ""
-        score = int(chosen) if chosen in RATING_SCORES else 0
-        await self.handler.submit_rating(interaction, self.ticket_id, self.closing, score,
-                                         typed(self.comment))
 
-    async def on_error(  # type: ignore[override]  # a Modal's on_error gets no item
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None:
-        await self.handler.respond_error(interaction, error)
-
-
-class RatingHandler(Protocol):
-    async def submit_rating(
-        self, interaction: discord.Interaction[Any], ticket_id: int, closing: int, score: int,
-        comment: str,
-    ) -> None: ...
-
-    async def respond_error(
-        self, interaction: discord.Interaction[Any], error: Exception
-    ) -> None: ...
+def rating_score(fields: SubmittedFields) -> int:
+    """The score chosen in a rating form; 0 (refused by the desk) for anything but one of the
+    offered scores."""
+    chosen = fields.chosen("score")
+    return int(chosen) if chosen in RATING_SCORES else 0

@@ -13,16 +13,33 @@ import logging
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 import discord
 from discord import app_commands
 
 from adapters.discord import embeds, notes
-from adapters.discord.forms import FormValues, NoteForm, Submitted, TicketForm
+from adapters.discord.formdata import (
+    HeldImage,
+    NoteFormId,
+    SnippetFormId,
+    SubmittedFields,
+    TicketFormId,
+    parse_form_id,
+)
+from adapters.discord.forms import (
+    FormValues,
+    Kept,
+    NoteForm,
+    TicketForm,
+    rating_score,
+    send_form,
+    snippet_text,
+    ticket_values,
+)
 from adapters.discord.operations import DeskOperations
-from adapters.discord.text import no_mentions
+from adapters.discord.text import clip, no_mentions
 from adapters.discord.transport import message_ref, thread_ref
 from core.config import DeskConfig
 from core.errors import HelplineError, StorageUnavailable
@@ -63,6 +80,10 @@ UNEXPECTED = ("Something went wrong on our side and nothing was saved. Please tr
               "minute.")
 STAFF_ONLY = "Only the support team can do that."
 STALE_BUTTON = "This button is no longer in use."
+TWO_IMAGES = ("You attached two images; the one from the form was used. Send the other as a "
+              "reply in your ticket's thread.")
+IMAGE_NOT_KEPT = ("⚠️ The image you chose was not kept (Helpline restarted, or the form stayed "
+                  "open over an hour) — attach it as a reply in your ticket thread.")
 NOT_A_CHOICE = "That is not one of the choices offered, so nothing was changed."
 UNKNOWN_COMMAND = ("That command doesn't match the ones Helpline offers (Discord may be showing an "
                    "outdated version of it), so nothing was done. Pick it again from the / menu, "
@@ -75,6 +96,8 @@ BUTTON_NUMBERS = {
 }
 # Ticket ids and the like fit a signed 64-bit column: at most 18 digits are taken.
 _NUMBER = re.compile(r"[0-9]{1,18}")
+# Edit and resubmit: the refused submit's interaction id (a snowflake) and the ticket it follows.
+_RESUBMIT = re.compile(r"(?P<key>[0-9]{1,20}):(?P<follows>[0-9]{1,18})")
 # Pauses before looking a bot-made thread up again (see _ticket_of_thread).
 LOOKUP_RETRIES = (0.1, 0.25, 0.5, 1.0, 2.0)
 THREAD_TYPES = (discord.ChannelType.private_thread, discord.ChannelType.public_thread)
@@ -82,6 +105,18 @@ THREAD_TYPES = (discord.ChannelType.private_thread, discord.ChannelType.public_t
 
 class AttachmentProblem(Exception):
     """An attachment could not be fetched from Discord; the message is for the user."""
+
+
+class Downloadable(Protocol):
+    """A file on Discord's CDN: an attachment of a message or a command, or a form's upload."""
+
+    @property
+    def filename(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
+
+    async def read(self) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -102,6 +137,11 @@ class DiscordHandlers:
         self._internal: OrderedDict[int, None] = OrderedDict()
         # The queue, snippets, incidents, escalation, transcripts and ratings.
         self.operations = DeskOperations(self)
+        # What new-ticket forms need beyond their custom_id: the image a form was opened with
+        # (by the id of the interaction that opened it), and what a refused form held (by the
+        # id of its submit) for Edit and resubmit.
+        self.held_images: Kept[discord.Attachment | AttachmentIn] = Kept()
+        self.refused_forms: Kept[FormValues] = Kept()
 
     # ---- who is who -----------------------------------------------------------------------
 
@@ -186,14 +226,24 @@ class DiscordHandlers:
         image: discord.Attachment | None = None, prefill: FormValues | None = None,
     ) -> None:
         """Open the new-ticket form. A modal must be Discord's first answer, so only the cheap
-        ``intake_form`` runs before it."""
+        ``intake_form`` runs before it. An image given before the form (with the command, or
+        kept from a refused try) is held in memory for the form's submit."""
         customer = self.identity(interaction.guild_id, interaction.user)
         prefill = prefill or FormValues()
         form = await self.desk.intake_form(
             customer, prefill_subject=prefill.subject, prefill_message=prefill.message,
             follows_ticket_id=prefill.follows)
-        await interaction.response.send_modal(
-            TicketForm(self, form, category=category, prefill=prefill, command_image=image))
+        held: discord.Attachment | AttachmentIn | None
+        if image is not None:
+            held, kind = image, HeldImage.COMMAND
+        elif prefill.image is not None:
+            held, kind = prefill.image, HeldImage.EARLIER
+        else:
+            held, kind = None, HeldImage.NONE
+        form_id = TicketFormId(interaction.id, category, prefill.follows, kind)
+        if held is not None:
+            self.held_images.put(str(interaction.id), interaction.user.id, held)
+        await send_form(interaction, TicketForm(form, form_id, prefill))
 
     async def support_new(
         self, interaction: Interaction, category: str, image: discord.Attachment | None
@@ -234,20 +284,55 @@ class DiscordHandlers:
 
     # ---- customer: the form -------------------------------------------------------------------
 
-    async def submit_form(self, interaction: Interaction, form: Submitted) -> None:
-        """The form was submitted: fetch the image, then ask the desk. Deferred first, since
-        downloading and the duplicate/self-service checks may take longer than 3 s."""
+    async def on_form_submit(self, interaction: Interaction) -> None:
+        """A submitted form, whichever process opened it: its custom_id and values hold all it
+        needs (see ``adapters.discord.formdata``), so it is handled the same after a restart.
+        A submit for a form Helpline never makes is left alone: Discord would not send one."""
+        data: Any = interaction.data or {}
+        form = parse_form_id(data.get("custom_id"))
+        if form is None:
+            return
+        fields = SubmittedFields.parse(data, interaction.client.http.get_from_cdn)
+        try:
+            if isinstance(form, TicketFormId):
+                await self.submit_form(interaction, form, fields)
+            elif isinstance(form, NoteFormId):
+                await self.submit_note(interaction, form.thread_id, fields.text("note"))
+            elif isinstance(form, SnippetFormId):
+                await self.operations.submit_snippet(
+                    interaction, form.name, snippet_text(fields, self.config.limits.message_max))
+            else:
+                await self.operations.submit_rating(
+                    interaction, form.ticket_id, form.closing, rating_score(fields),
+                    fields.text("comment"))
+        except Exception as exc:  # every failure is shown to the person who submitted
+            await self.respond_error(interaction, exc)
+
+    async def submit_form(
+        self, interaction: Interaction, form: TicketFormId, fields: SubmittedFields
+    ) -> None:
+        """The new-ticket form was submitted: fetch the image, then ask the desk. Deferred
+        first, since downloading and the duplicate/self-service checks may take longer than
+        3 s. An image held for the form but no longer in memory is not guessed at: the
+        customer is asked to send it in the ticket's thread."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        values = form.values
+        values = ticket_values(form, fields, self.config.limits.message_max)
+        uploads = fields.files.get("image", [])
+        held = None
+        if form.held is not HeldImage.NONE:
+            held = self.held_images.get(str(form.opened), interaction.user.id)
         notes_for_customer: list[str] = []
-        source = form.uploads[0] if form.uploads else form.command_image
-        if form.uploads and form.command_image is not None:
-            notes_for_customer.append(
-                "You attached two images; the one from the form was used. Send the other as a "
-                "reply in your ticket's thread.")
-        image = values.image
-        if source is not None:
-            image = await download(source)
+        if uploads and form.held is HeldImage.COMMAND:
+            notes_for_customer.append(TWO_IMAGES)
+        elif not uploads and form.held is not HeldImage.NONE and held is None:
+            notes_for_customer.append(IMAGE_NOT_KEPT)
+        image: AttachmentIn | None = None
+        if uploads:
+            image = await download(uploads[0])
+        elif isinstance(held, AttachmentIn):
+            image = held
+        elif held is not None:
+            image = await download(held)
         customer = self.identity(interaction.guild_id, interaction.user)
         check = self.support_channel(interaction.guild, interaction.guild_id)
         draft = TicketDraft(
@@ -262,12 +347,15 @@ class DiscordHandlers:
             kept = None if result.for_field("attachment") else image
             retry = FormValues(values.category, values.subject, values.message, kept,
                                values.follows)
-            rendered = embeds.rejected(result, subject=values.subject,
-                                       reopen=ReopenForm(self, retry))
+            self.refused_forms.put(str(interaction.id), interaction.user.id, retry)
+            rendered = embeds.rejected(
+                result, subject=values.subject,
+                reopen=embeds.resubmit_view(interaction.id, values.follows))
         else:
             rendered = await self.render_submit(result, check)
         if notes_for_customer:
-            rendered.content = "\n".join([rendered.content, *notes_for_customer]).strip()
+            rendered.content = clip("\n".join([rendered.content, *notes_for_customer]).strip(),
+                                    2000)
         await interaction.followup.send(ephemeral=True, allowed_mentions=no_mentions(),
                                         **_send_kwargs(rendered))
 
@@ -305,6 +393,9 @@ class DiscordHandlers:
         if action in (embeds.CONTINUE, embeds.CREATE, embeds.SOLVED, embeds.FILE_ANYWAY):
             await self._draft_answer(interaction, action, arg)
             return
+        if action == embeds.RESUBMIT:
+            await self._resubmit(interaction, arg)
+            return
         numbers = _numbers(arg, BUTTON_NUMBERS.get(action, 0))
         if numbers is None:
             await self.ephemeral(interaction, STALE_BUTTON)
@@ -315,6 +406,21 @@ class DiscordHandlers:
             await self.operations.on_rating(interaction, action, numbers)
         else:
             await self._card_action(interaction, action, numbers[0], values)
+
+    async def _resubmit(self, interaction: Interaction, arg: str) -> None:
+        """Edit and resubmit: the refused form again, filled in with what was typed while that
+        is held; once it is not (a restart, or an hour later), a clear answer and a fresh
+        form one click away, never a silent failure."""
+        match = _RESUBMIT.fullmatch(arg)
+        if match is None:
+            await self.ephemeral(interaction, STALE_BUTTON)
+            return
+        values = self.refused_forms.get(match["key"], interaction.user.id)
+        if values is None:
+            rendered = embeds.form_expired(int(match["follows"]) or None)
+            await self.ephemeral(interaction, rendered.content, view=rendered.view)
+            return
+        await self.open_form(interaction, category=None, prefill=values)
 
     async def _draft_answer(self, interaction: Interaction, action: str, draft_id: str) -> None:
         """An answer to the duplicate prompt or the self-service offer: the prompt is edited in
@@ -389,8 +495,8 @@ class DiscordHandlers:
             await self.ephemeral(interaction, "Use Internal note on a message in a ticket's staff "
                                               "thread (the thread under its card).")
             return
-        await interaction.response.send_modal(
-            NoteForm(self, found[0], channel_id, message.content or ""))
+        await send_form(interaction, NoteForm(NoteFormId(channel_id), found[0],
+                                              message.content or ""))
 
     async def submit_note(self, interaction: Interaction, thread_id: int, text: str) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -541,24 +647,7 @@ class DiscordHandlers:
             log.warning("could not answer message %s", message.id, exc_info=True)
 
 
-class ReopenForm(discord.ui.View):
-    """The button under a refused form: it opens the form again, filled in. What was typed is
-    held here, in memory, for the life of the ephemeral message (15 minutes)."""
-
-    def __init__(self, handlers: DiscordHandlers, values: FormValues) -> None:
-        super().__init__(timeout=15 * 60)
-        self.handlers = handlers
-        self.values = values
-
-    @discord.ui.button(label="Edit and resubmit", style=discord.ButtonStyle.primary)
-    async def reopen(self, interaction: Interaction, _: discord.ui.Button[ReopenForm]) -> None:
-        try:
-            await self.handlers.open_form(interaction, category=None, prefill=self.values)
-        except Exception as exc:
-            await self.handlers.respond_error(interaction, exc)
-
-
-async def download(attachment: discord.Attachment) -> AttachmentIn:
+async def download(attachment: Downloadable) -> AttachmentIn:
     """Copy a Discord attachment into memory now: its CDN link expires, and the desk stores
     the bytes by their hash."""
     if attachment.size > DOWNLOAD_CAP:

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from adapters.discord import embeds
-from adapters.discord.forms import RatingForm, SnippetForm
+from adapters.discord.formdata import RatingFormId, SnippetFormId
+from adapters.discord.forms import RatingForm, SnippetForm, send_form
 from adapters.discord.text import clip, no_mentions
 from adapters.discord.transport import thread_ref
 from core.errors import ValidationFailed
@@ -115,10 +116,15 @@ class DeskOperations:
             await self.desk.snippet_save(actor, name, text)
             await self.handlers.ephemeral(interaction, _saved(name))
             return
-        current = dict(await self.desk.snippets()).get(name.strip().lower(), "")
-        await interaction.response.send_modal(
-            SnippetForm(self, name.strip().lower(), self.handlers.config.limits.message_max,
-                        current))
+        form_id = SnippetFormId(name.strip().lower())
+        if not form_id.fits():
+            await self.handlers.ephemeral(
+                interaction, "A snippet name is one short word of letters, digits, - or _; "
+                             "pick another name.")
+            return
+        current = dict(await self.desk.snippets()).get(form_id.name, "")
+        await send_form(interaction, SnippetForm(
+            form_id, self.handlers.config.limits.message_max, current))
 
     async def submit_snippet(self, interaction: Interaction, name: str, body: str) -> None:
         actor = self.handlers.actor(interaction.guild_id, interaction.user)
@@ -283,7 +289,7 @@ class DeskOperations:
                 interaction, "Ratings are the customer's to give; the card shows theirs.")
             return
         if action == embeds.RATE_COMMENT:
-            await interaction.response.send_modal(RatingForm(self, ticket_id, closing))
+            await send_form(interaction, RatingForm(RatingFormId(ticket_id, closing)))
             return
         await self.submit_rating(interaction, ticket_id, closing, numbers[2], "")
 

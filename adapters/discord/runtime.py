@@ -55,7 +55,8 @@ def use_endpoints(api_url: str | None, gateway_url: str | None) -> None:
 
 class _HelplineClientMixin:
     """What both client kinds add to discord.py: Helpline's intents, no mentions, the command
-    tree, persistent buttons, thread messages to the handlers, and optional identify pacing."""
+    tree, persistent buttons, submitted forms and thread messages to the handlers, and optional
+    identify pacing."""
 
     def __init__(self, handlers: DiscordHandlers, *, pace_identify: bool = True,
                  **options: Any) -> None:
@@ -69,6 +70,13 @@ class _HelplineClientMixin:
 
     async def on_message(self, message: discord.Message) -> None:
         await self.helpline.on_message(message)
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Every form submit, handled by its custom_id: discord.py keeps no Helpline form in
+        memory (see ``adapters.discord.forms``), so none is handled twice or lost on a
+        restart."""
+        if interaction.type is discord.InteractionType.modal_submit:
+            await self.helpline.on_form_submit(interaction)
 
     async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
         if self.pace_identify:

@@ -182,6 +182,20 @@ class World:
         """Deliver everything due now (tests that assert nothing more arrives)."""
         await self.worker.drain()
 
+    async def restart(self) -> None:
+        """Stop the Discord adapter and start a new one on the same database, config and fake,
+        as a deploy does: whatever the old client held in memory is gone. Forms the customer
+        has open (modals the fake recorded) stay open, as they do in Discord."""
+        await self.worker.drain()
+        identified = len(self.fake.identifies)
+        await self.adapter.stop()
+        self.adapter = new_adapter(self.fake, self.desk, self.config)
+        self.worker.transports[Platform.DISCORD] = self.adapter.transport
+        await self.adapter.start()
+        async with asyncio.timeout(5):
+            await self.adapter.wait_until_ready()
+        assert len(self.fake.identifies) == identified + 1, "a new gateway session, not a resume"
+
 
 def _option(name: str, value: Any) -> JSON:
     kind = 4 if isinstance(value, int) and not isinstance(value, bool) else 3
@@ -205,6 +219,12 @@ def modal_inputs(modal: InteractionCallback) -> dict[str, JSON]:
         if inner and inner.get("custom_id"):
             found[inner["custom_id"]] = inner
     return found
+
+
+def new_adapter(fake: FakeDiscord, desk: SupportDesk, config: DeskConfig) -> DiscordAdapter:
+    return DiscordAdapter(desk, config, fake.token, api_url=fake.rest_url,
+                          gateway_url=fake.gateway_url, pace_identify=False,
+                          guild_ready_timeout=GUILD_READY_TIMEOUT)
 
 
 def desk_config(guild_id: int, support: int | None, staff_channel: str, role_id: int,
@@ -263,9 +283,7 @@ async def running_world(
             await db.upgrade()
             clock = Clock()
             desk = SupportDesk(db, config, load_knowledge_base(), clock=clock)
-            adapter = DiscordAdapter(desk, config, fake.token, api_url=fake.rest_url,
-                                     gateway_url=fake.gateway_url, pace_identify=False,
-                                     guild_ready_timeout=GUILD_READY_TIMEOUT)
+            adapter = new_adapter(fake, desk, config)
             worker = DeliveryWorker(db, {Platform.DISCORD: adapter.transport}, clock=clock)
             desk.on_enqueue = worker.wake
             world = World(fake=fake, desk=desk, db=db, config=config, adapter=adapter,
@@ -284,5 +302,5 @@ async def running_world(
             finally:
                 stop.set()
                 await worker_task
-                await adapter.stop()
+                await world.adapter.stop()  # the one running now, after any restart
                 await db.dispose()

@@ -104,6 +104,7 @@ CHANNEL_PUBLIC_THREAD = 11
 CHANNEL_PRIVATE_THREAD = 12
 
 MESSAGE_FLAG_EPHEMERAL = 1 << 6
+CUSTOM_ID_MAX = 100  # Discord refuses a longer custom_id on a modal or a component
 MESSAGE_FLAG_LOADING = 1 << 7
 
 # Everything a bot could need; the fake does not check permissions.
@@ -1841,6 +1842,9 @@ class FakeDiscord:
         body = self._body(request)
         kind = int(body["type"])
         data: JSON = body.get("data") or {}
+        if kind == CALLBACK_MODAL and not 1 <= len(str(data.get("custom_id") or "")) <= \
+                CUSTOM_ID_MAX:
+            return _error(400, "Invalid Form Body: custom_id must be 1 to 100 characters", 50035)
         record.responded = True
         self.callbacks.append(InteractionCallback(record, kind, data, call.files))
         callback: JSON = {"id": str(record.id), "type": record.type}
