@@ -3,6 +3,8 @@ Alembic migrations from inside the running event loop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -53,11 +55,16 @@ class Database:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(self.engine.sync_engine, "begin", _sqlite_begin_immediate)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Writers of this process queue here, in order, rather
+        # than in SQLite's busy handler, which polls with growing sleeps: under load that made
+        # some writers wait seconds while others went first.
+        self._writer = asyncio.Lock() if self.is_sqlite else None
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
+        writer = self._writer if self._writer is not None else contextlib.nullcontext()
         try:
-            async with self.sessions() as session, session.begin():
+            async with writer, self.sessions() as session, session.begin():
                 yield session
         except (OperationalError, DBAPIError, OSError) as exc:
             if _is_unavailable(exc):
