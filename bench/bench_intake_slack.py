@@ -641,6 +641,9 @@ class SlackDriver:
         threads = 0
         bot = self.slack.bot_user_id
         for i, user in enumerate(level.users):
+            if level.events[i] is not None:  # prepared on an earlier call
+                threads += 1
+                continue
             dm = self.slack.dm_channel(user)
             roots = [m for m in self.slack.messages(dm)
                      if m.get("user") == bot and m.get("thread_ts") in (None, m["ts"])]
@@ -699,8 +702,16 @@ async def run_levels(
             if helpline and kind == "submit":
                 checks["forms_opened"] += await driver.collect_views(level)
             if helpline and kind == "message":
-                await server.ask("settle")  # every ticket's threads posted and recorded
-                checks["reply_threads"] += driver.prepare_replies(level)
+                # Every ticket's threads posted and recorded; a submit that outlived its answer
+                # ("Filing your ticket…") may still be filing its ticket.
+                deadline = time.monotonic() + 60
+                while True:
+                    await server.ask("settle")
+                    threads = driver.prepare_replies(level)
+                    if threads == level.size or time.monotonic() > deadline:
+                        break
+                    await asyncio.sleep(0.2)
+                checks["reply_threads"] += threads
             phase = Phase(kind, conc)
             relayed_before = driver.relayed()
             await drive(phase, level.size, driver.sender(kind, level, requester, helpline),
