@@ -424,75 +424,56 @@ class SupportDesk:
     ) -> ReplyResult:
         """A customer's message in their ticket's thread (or, in the console, by number)."""
         try:
-            return await self._customer_reply(
-                customer,
-                body,
-                thread=thread,
-                ticket_id=ticket_id,
-                attachment=attachment,
-                source_key=source_key,
-                source_ref=source_ref,
-            )
+            now = self.clock()
+            async with self.db.transaction() as session:
+                if source_key and (prior := await self._message_by_source(session, source_key)):
+                    ticket = await self._get_ticket(session, prior.ticket_id)
+                    return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
+                ticket = await self._ticket_for_customer(session, customer, thread, ticket_id)
+                if flood := await self._message_flood(session, customer, now):
+                    return ReplyRefused(ticket.id, flood)
+                text, redaction, error = self._reply_text(body, attachment is not None)
+                if error:
+                    return ReplyRefused(ticket.id, error)
+                image, error = self._check_reply_image(attachment)
+                if error:
+                    return ReplyRefused(ticket.id, error)
+                transition = next_status(
+                    Status(ticket.status),
+                    Event.CUSTOMER_REPLY,
+                    closed_at=ticket.closed_at,
+                    now=now,
+                    reopen_window=timedelta(days=self.config.reopen_window_days),
+                )
+                if transition.refused:
+                    return ReplyRefused(
+                        ticket.id,
+                        f"Ticket #{ticket.id} was closed more than "
+                        f"{self.config.reopen_window_days} days ago, so this reply can't reopen "
+                        f"it. Open a new ticket: it will link #{ticket.id} so the team has the "
+                        "history.",
+                        new_ticket_follows=ticket.id,
+                    )
+                stored = await self._store_image(session, image, attachment, now)
+                await self._record_customer_message(
+                    session,
+                    ticket,
+                    customer,
+                    text,
+                    stored,
+                    now,
+                    source_key=source_key,
+                    source_ref=source_ref,
+                    redacted=redaction is not None,
+                )
+                result = ReplyAccepted(
+                    ticket.id, Status(ticket.status), transition.reopened, redaction
+                )
         except IntegrityError:
             # The same platform message handled by two processes at once: the other won.
             if source_key is None:
                 raise
             return await self._recorded_reply(source_key)
-
-    async def _customer_reply(
-        self,
-        customer: Identity,
-        body: str,
-        *,
-        thread: ThreadRef | None = None,
-        ticket_id: int | None = None,
-        attachment: AttachmentIn | None = None,
-        source_key: str | None = None,
-        source_ref: MessageRef | None = None,
-    ) -> ReplyResult:
-        """The reply itself, in one transaction (see customer_reply)."""
-        now = self.clock()
-        async with self.db.transaction() as session:
-            if source_key and (prior := await self._message_by_source(session, source_key)):
-                ticket = await self._get_ticket(session, prior.ticket_id)
-                return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
-            ticket = await self._ticket_for_customer(session, customer, thread, ticket_id)
-            if flood := await self._message_flood(session, customer, now):
-                return ReplyRefused(ticket.id, flood)
-            text, redaction, error = self._reply_text(body, attachment is not None)
-            if error:
-                return ReplyRefused(ticket.id, error)
-            image, error = self._check_reply_image(attachment)
-            if error:
-                return ReplyRefused(ticket.id, error)
-            transition = next_status(
-                Status(ticket.status),
-                Event.CUSTOMER_REPLY,
-                closed_at=ticket.closed_at,
-                now=now,
-                reopen_window=timedelta(days=self.config.reopen_window_days),
-            )
-            if transition.refused:
-                return ReplyRefused(
-                    ticket.id,
-                    f"Ticket #{ticket.id} was closed more than {self.config.reopen_window_days} "
-                    "days ago, so this reply can't reopen it. Open a new ticket: it will link "
-                    f"#{ticket.id} so the team has the history.",
-                    new_ticket_follows=ticket.id,
-                )
-            stored = await self._store_image(session, image, attachment, now)
-            await self._record_customer_message(
-                session,
-                ticket,
-                customer,
-                text,
-                stored,
-                now,
-                source_key=source_key,
-                source_ref=source_ref,
-                redacted=redaction is not None,
-            )
-            result = ReplyAccepted(ticket.id, Status(ticket.status), transition.reopened, redaction)
         self._notify()
         return result
 
@@ -510,91 +491,69 @@ class SupportDesk:
         """A staff answer in the ticket's staff thread: relayed to the customer, and the ticket
         waits on the customer."""
         try:
-            return await self._staff_reply(
-                actor,
-                body,
-                thread=thread,
-                ticket_id=ticket_id,
-                attachment=attachment,
-                source_key=source_key,
-                source_ref=source_ref,
-            )
+            self._require_staff(actor)
+            now = self.clock()
+            async with self.db.transaction() as session:
+                if source_key and (prior := await self._message_by_source(session, source_key)):
+                    ticket = await self._get_ticket(session, prior.ticket_id)
+                    return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
+                ticket = await self._ticket_for_staff(session, thread, ticket_id)
+                text, redaction, error = self._reply_text(body, attachment is not None)
+                if error:
+                    return ReplyRefused(ticket.id, error)
+                image, error = self._check_reply_image(attachment)
+                if error:
+                    return ReplyRefused(ticket.id, error)
+                transition = next_status(
+                    Status(ticket.status),
+                    Event.STAFF_REPLY,
+                    closed_at=ticket.closed_at,
+                    now=now,
+                    reopen_window=timedelta(days=self.config.reopen_window_days),
+                )
+                stored = await self._store_image(session, image, attachment, now)
+                row = self._add_message(
+                    session,
+                    ticket,
+                    MessageKind.STAFF,
+                    actor.identity,
+                    text,
+                    stored,
+                    now,
+                    source_key,
+                    source_ref,
+                    redaction is not None,
+                )
+                await session.flush()
+                if ticket.first_response_at is None:
+                    ticket.first_response_at = now
+                await self._stop_target(session, ticket)
+                await self._change_status(session, ticket, transition.new_status, actor.label, now)
+                ticket.updated_at = now
+                self._history(session, ticket.id, actor.label, "staff_reply", _preview(text), now)
+                outbox = Outbox(session, self.clock)
+                outbox.post(
+                    key=f"relay:{row.id}",
+                    ticket_id=ticket.id,
+                    side=Side.CUSTOMER,
+                    platform=Platform(ticket.customer_platform),
+                    message=Outbound(
+                        kind=OutboundKind.RELAY,
+                        ticket_id=ticket.id,
+                        text=text,
+                        author=actor.identity.display,
+                        author_is_staff=True,
+                        attachment=stored,
+                    ),
+                    ack=source_ref,
+                )
+                await outbox.update_card(ticket.id, _staff_platform(ticket))
+                result = ReplyAccepted(ticket.id, Status(ticket.status), False, redaction)
         except IntegrityError:
             # The same platform message handled by two processes at once: the other won.
             if source_key is None:
                 raise
             return await self._recorded_reply(source_key)
-
-    async def _staff_reply(
-        self,
-        actor: Actor,
-        body: str,
-        *,
-        thread: ThreadRef | None = None,
-        ticket_id: int | None = None,
-        attachment: AttachmentIn | None = None,
-        source_key: str | None = None,
-        source_ref: MessageRef | None = None,
-    ) -> ReplyResult:
-        """The reply itself, in one transaction (see staff_reply)."""
-        self._require_staff(actor)
-        now = self.clock()
-        async with self.db.transaction() as session:
-            if source_key and (prior := await self._message_by_source(session, source_key)):
-                ticket = await self._get_ticket(session, prior.ticket_id)
-                return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
-            ticket = await self._ticket_for_staff(session, thread, ticket_id)
-            text, redaction, error = self._reply_text(body, attachment is not None)
-            if error:
-                return ReplyRefused(ticket.id, error)
-            image, error = self._check_reply_image(attachment)
-            if error:
-                return ReplyRefused(ticket.id, error)
-            transition = next_status(
-                Status(ticket.status),
-                Event.STAFF_REPLY,
-                closed_at=ticket.closed_at,
-                now=now,
-                reopen_window=timedelta(days=self.config.reopen_window_days),
-            )
-            stored = await self._store_image(session, image, attachment, now)
-            row = self._add_message(
-                session,
-                ticket,
-                MessageKind.STAFF,
-                actor.identity,
-                text,
-                stored,
-                now,
-                source_key,
-                source_ref,
-                redaction is not None,
-            )
-            await session.flush()
-            if ticket.first_response_at is None:
-                ticket.first_response_at = now
-            await self._stop_target(session, ticket)
-            await self._change_status(session, ticket, transition.new_status, actor.label, now)
-            ticket.updated_at = now
-            self._history(session, ticket.id, actor.label, "staff_reply", _preview(text), now)
-            outbox = Outbox(session, self.clock)
-            outbox.post(
-                key=f"relay:{row.id}",
-                ticket_id=ticket.id,
-                side=Side.CUSTOMER,
-                platform=Platform(ticket.customer_platform),
-                message=Outbound(
-                    kind=OutboundKind.RELAY,
-                    ticket_id=ticket.id,
-                    text=text,
-                    author=actor.identity.display,
-                    author_is_staff=True,
-                    attachment=stored,
-                ),
-                ack=source_ref,
-            )
-            await outbox.update_card(ticket.id, _staff_platform(ticket))
-            result = ReplyAccepted(ticket.id, Status(ticket.status), False, redaction)
         self._notify()
         return result
 
