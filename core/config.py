@@ -164,6 +164,12 @@ class RateLimits(_Strict):
 class DeskConfig(_Strict):
     desk_name: str = "TrekMail Support"
     reopen_window_days: int = Field(default=7, ge=0)
+    catch_up_days: int = Field(
+        default=14,
+        ge=0,
+        description="on start, the threads of tickets updated this many days back are read for "
+        "replies written while Helpline was down (0: none are read)",
+    )
     draft_ttl_hours: int = Field(default=24, ge=1)
     default_plan: Plan = Plan.STARTER
     limits: Limits = Field(default_factory=Limits)

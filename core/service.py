@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.utils import default_process
-from sqlalchemy import BindParameter, bindparam, func, select
+from sqlalchemy import BindParameter, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -112,6 +112,18 @@ class TicketFilter:
     unassigned: bool = False
     account_id: str | None = None
     limit: int = 100
+
+
+@dataclass(frozen=True)
+class ThreadToCatchUp:
+    """One side's thread of a ticket that can still take replies, with the platform id of the
+    message Helpline recorded last from it (None: none yet). What came after that was never
+    seen if it was written while Helpline was down."""
+
+    ticket_id: int
+    side: Side
+    thread: ThreadRef
+    last_recorded: str | None
 
 
 @dataclass(frozen=True)
@@ -807,6 +819,55 @@ class SupportDesk:
             if found is not None:
                 return found, Side.CUSTOMER
         return None
+
+    async def threads_to_catch_up(self, platform: Platform) -> list[ThreadToCatchUp]:
+        """The threads on ``platform`` of tickets updated within ``catch_up_days`` that can
+        still take a reply (not closed, or closed within the reopen window), by ticket, the
+        customer's first; each with the message recorded last from it, for an adapter to read
+        what followed after downtime."""
+        if self.config.catch_up_days == 0:
+            return []
+        now = self.clock()
+        recent = (
+            TicketRow.updated_at >= now - timedelta(days=self.config.catch_up_days),
+            or_(
+                TicketRow.status != Status.CLOSED.value,
+                TicketRow.closed_at >= now - timedelta(days=self.config.reopen_window_days),
+            ),
+        )
+        found: dict[tuple[int, Side], ThreadToCatchUp] = {}
+        async with self.db.read() as session:
+            tickets = await session.execute(
+                select(TicketRow.id, TicketRow.customer_thread, TicketRow.staff_thread)
+                .where(*recent)
+                .order_by(TicketRow.id)
+            )
+            for ticket_id, customer_thread, staff_thread in tickets:
+                for side, raw in ((Side.CUSTOMER, customer_thread), (Side.STAFF, staff_thread)):
+                    if raw is not None and raw.get("platform") == platform.value:
+                        found[(ticket_id, side)] = ThreadToCatchUp(
+                            ticket_id, side, ThreadRef.model_validate(raw), None
+                        )
+            if not found:
+                return []
+            messages = await session.execute(
+                select(MessageRow.ticket_id, MessageRow.kind, MessageRow.source_ref)
+                .join(TicketRow, TicketRow.id == MessageRow.ticket_id)
+                .where(*recent)
+                .order_by(MessageRow.id)
+            )
+            for ticket_id, kind, raw_ref in messages:
+                side = Side.CUSTOMER if kind == MessageKind.CUSTOMER.value else Side.STAFF
+                entry = found.get((ticket_id, side))
+                if entry is None or raw_ref is None:
+                    continue
+                ref = MessageRef.model_validate(raw_ref)
+                if (
+                    ref.platform is entry.thread.platform
+                    and ref.channel_id == entry.thread.channel_id
+                ):
+                    found[(ticket_id, side)] = replace(entry, last_recorded=ref.message_id)
+        return list(found.values())
 
     async def attachment_bytes(self, sha256: str) -> bytes | None:
         async with self.db.read() as session:

@@ -600,6 +600,14 @@ class SlackHandlers:
 
     async def on_message(self, event: JSON, body: JSON, client: AsyncWebClient,
                          context: AsyncBoltContext) -> None:
+        await self.thread_message(event, team=self.team_of(body, context), client=client,
+                                  token=context.bot_token)
+
+    async def thread_message(self, event: JSON, *, team: str, client: AsyncWebClient,
+                             token: str | None) -> None:
+        """A message as a ``message`` event carries it, live or read back from a thread after
+        downtime (catchup.py): a person's reply in a ticket's thread is handled once per
+        message key; anything else is ignored."""
         if event.get("subtype") not in RELAYED_SUBTYPES or event.get("bot_id"):
             return  # edits, deletions, joins, and every bot (Helpline included) are not relayed
         ts = str(event.get("ts") or "")
@@ -607,7 +615,6 @@ class SlackHandlers:
         user_id = event.get("user")
         if not thread_ts or thread_ts == ts or not user_id:
             return  # top-level messages are never relayed: only replies in a ticket's thread
-        team = self.team_of(body, context)
         channel = str(event["channel"])
         thread = ThreadRef(platform=Platform.SLACK, workspace=team, channel_id=channel,
                            thread_id=str(thread_ts))
@@ -627,10 +634,10 @@ class SlackHandlers:
                     return
                 ticket_id, side = found
                 if side is Side.CUSTOMER:
-                    await self._customer_message(event, client, context, team, thread, key,
+                    await self._customer_message(event, client, token, team, thread, key,
                                                  ticket_id)
                 else:
-                    await self._staff_message(event, client, context, team, thread, key,
+                    await self._staff_message(event, client, token, team, thread, key,
                                               ticket_id)
         except StorageUnavailable as exc:
             await self._tell(client, channel, str(thread_ts), str(user_id), str(exc),
@@ -659,11 +666,11 @@ class SlackHandlers:
             return None, f"Your message wasn't sent: {exc}"
 
     async def _customer_message(self, event: JSON, client: AsyncWebClient,
-                                context: AsyncBoltContext, team: str, thread: ThreadRef,
+                                token: str | None, team: str, thread: ThreadRef,
                                 key: str, ticket_id: int) -> None:
         user_id = str(event["user"])
         text = from_slack_markup(str(event.get("text") or ""))
-        attachment, problem = await self._attachment(event, client, context.bot_token)
+        attachment, problem = await self._attachment(event, client, token)
         if problem:
             await self._tell(client, thread.channel_id, thread.thread_id, user_id, problem,
                              ticket_id=ticket_id)
@@ -684,7 +691,7 @@ class SlackHandlers:
                              result.redaction_notice, ticket_id=ticket_id)
 
     async def _staff_message(self, event: JSON, client: AsyncWebClient,
-                             context: AsyncBoltContext, team: str, thread: ThreadRef,
+                             token: str | None, team: str, thread: ThreadRef,
                              key: str, ticket_id: int) -> None:
         user_id = str(event["user"])
         actor = await self.actor(client, team, user_id)
@@ -705,7 +712,7 @@ class SlackHandlers:
             await self._mark_internal(client, thread.channel_id, str(event["ts"]))
             return
         text = from_slack_markup(str(event.get("text") or ""))
-        attachment, problem = await self._attachment(event, client, context.bot_token)
+        attachment, problem = await self._attachment(event, client, token)
         if problem:
             await self._tell(client, thread.channel_id, thread.thread_id, user_id, problem,
                              ticket_id=ticket_id, private=True)

@@ -7,10 +7,14 @@ reaches it (HTTP at /slack/events, or Socket Mode).
 - SLACK_CLIENT_ID / SLACK_CLIENT_SECRET set: OAuth install to many workspaces
   (GET /slack/install, GET /slack/oauth_redirect) with slack-bolt's SQLAlchemy installation
   store on Helpline's database; each request is authorised with its workspace's bot token.
-- SLACK_API_URL points every Web API call elsewhere (tests, proxies)."""
+- SLACK_API_URL points every Web API call elsewhere (tests, proxies).
+
+Each start also catches up, in the background, on replies written in ticket threads while
+Helpline was down (catchup.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING
@@ -26,6 +30,7 @@ from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstall
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.slack.catchup import CatchUpReport, SlackCatchUp
 from adapters.slack.clients import WorkspaceClients
 from adapters.slack.handlers import SlackHandlers
 from adapters.slack.people import Names, StaffDirectory
@@ -87,6 +92,9 @@ class SlackAdapter:
         self.installation_store = installation_store
         self.state_store = state_store
         self._socket: AsyncSocketModeHandler | None = None
+        self.catch_up = SlackCatchUp(handlers.desk, handlers, transport.clients)
+        self.catching_up: asyncio.Task[CatchUpReport] | None = None
+        """The catch-up of the last start, until stop()."""
 
     @property
     def socket_mode(self) -> bool:
@@ -120,8 +128,14 @@ class SlackAdapter:
         else:
             http.router.add_post(EVENTS_PATH, self.handle_post)
             log.info("Slack: HTTP mode at %s", EVENTS_PATH)
+        self.catching_up = asyncio.create_task(self.catch_up.run(), name="slack-catch-up")
 
     async def stop(self) -> None:
+        if self.catching_up is not None:
+            # What it handled so far is recorded; the next start reads on from there.
+            self.catching_up.cancel()
+            await asyncio.wait([self.catching_up])
+            self.catching_up = None
         if self._socket is not None:
             await self._socket.close_async()  # type: ignore[no-untyped-call]  # idem
             self._socket = None

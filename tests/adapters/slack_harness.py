@@ -7,6 +7,8 @@ the adapter's transport in the background. Tests drive it with signed requests
 (`SlackRequester`) and assert on what the fake recorded, waiting for calls instead of sleeping.
 With ``socket_mode=True`` the adapter runs in Socket Mode instead, connected to a
 `FakeSocketMode`, and the same requests arrive as envelopes (`SocketRequester`).
+`RunningDesk.helpline_down()` stops that Helpline process and starts a new one on the same
+database and the same fakes, as a crash or a deploy would.
 """
 
 from __future__ import annotations
@@ -134,12 +136,65 @@ class Ticket:
 
 
 @dataclass
+class HelplineProcess:
+    """One Helpline process: core, Slack adapter, its HTTP server and the delivery worker."""
+
+    core: Core
+    adapter: SlackAdapter
+    server: TestServer
+    stopping: asyncio.Event
+    worker: asyncio.Task[None]
+
+    @classmethod
+    async def start(cls, settings: Settings, config: DeskConfig, clock: Clock) -> HelplineProcess:
+        core = await build_core(settings, config=config, clock=clock)
+        adapter = create_slack_adapter(core)
+        http = web.Application()
+        await adapter.start(http)
+        server = TestServer(http, host="127.0.0.1")
+        await server.start_server()
+        worker = core.start_worker({Platform.SLACK: adapter.transport},
+                                   backoff=lambda attempts: 0.1)
+        stopping = asyncio.Event()
+        task = asyncio.create_task(worker.run(stopping, idle_interval=0.1))
+        return cls(core, adapter, server, stopping, task)
+
+    @property
+    def events_url(self) -> str:
+        return str(self.server.make_url("/slack/events"))
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await self.worker
+        await self.adapter.stop()
+        await self.server.close()
+        await self.core.close()
+
+
+@dataclass
 class RunningDesk:
     slack: FakeSlack
     requester: SlackRequester
     core: Core
     adapter: SlackAdapter
     socket: FakeSocketMode | None = None
+    process: HelplineProcess | None = None
+    start_process: Callable[[], Awaitable[HelplineProcess]] | None = None
+
+    @asynccontextmanager
+    async def helpline_down(self) -> AsyncIterator[None]:
+        """Helpline is stopped for the body of the ``async with`` (a crash, a long deploy):
+        what people write in Slack meanwhile reaches no one, and Slack's resends of it have
+        long given up. On leaving, a new process starts on the same database and the same
+        fakes; ``core`` and ``adapter`` are then the new ones."""
+        assert self.process is not None and self.start_process is not None
+        await self.process.stop()
+        self.process = None
+        yield
+        self.process = await self.start_process()
+        self.core, self.adapter = self.process.core, self.process.adapter
+        if self.socket is None:
+            self.requester.url = self.process.events_url
 
     # ---- the customer's form ----------------------------------------------------------------
 
@@ -288,29 +343,19 @@ async def running_desk(tmp_path: Path, config: DeskConfig | None = None, *,
             "slack_api_url": slack.api_url,
         }
         values.update(settings or {})
-        process = Settings(_env_file=None, **values)
-        core = await build_core(process, config=config or desk_config(), clock=clock)
-        adapter = create_slack_adapter(core)
-        http = web.Application()
-        await adapter.start(http)
-        server = TestServer(http, host="127.0.0.1")
-        await server.start_server()
-        worker = core.start_worker({Platform.SLACK: adapter.transport},
-                                   backoff=lambda attempts: 0.1)
-        stop = asyncio.Event()
-        task = asyncio.create_task(worker.run(stop, idle_interval=0.1))
-        url = str(server.make_url("/slack/events"))
+        start_process = partial(HelplineProcess.start, Settings(_env_file=None, **values),
+                                config or desk_config(), clock)
+        process = await start_process()
         requester = (
             SocketRequester(socket, response_url_base=slack.hooks_url, team_id=slack.team_id)
             if socket is not None else
-            SlackRequester(url, SIGNING_SECRET, response_url_base=slack.hooks_url,
+            SlackRequester(process.events_url, SIGNING_SECRET, response_url_base=slack.hooks_url,
                            team_id=slack.team_id))
+        desk = RunningDesk(slack, requester, process.core, process.adapter, socket, process,
+                           start_process)
         try:
             async with requester:
-                yield RunningDesk(slack, requester, core, adapter, socket)
+                yield desk
         finally:
-            stop.set()
-            await task
-            await adapter.stop()
-            await server.close()
-            await core.close()
+            if desk.process is not None:
+                await desk.process.stop()

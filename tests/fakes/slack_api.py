@@ -63,6 +63,10 @@ DOWNLOAD = "<download>"
 RESPONSE_URL = "<response_url>"
 """Pseudo-method under which POSTs to a `response_url` hook are recorded."""
 
+REPLIES_MAX_LIMIT = 1000
+"""The most messages one conversations.replies page holds, whatever `limit` asks (Slack's
+default and maximum; lowered to 15 for some commercially distributed apps)."""
+
 TRIGGER_TTL_SECONDS = 3.0
 """Slack lets a trigger_id open one view, within 3 s of the interaction."""
 
@@ -221,6 +225,7 @@ class FakeSlack:
         trigger_ttl: float | None = TRIGGER_TTL_SECONDS,
         download_denial: Literal["403", "login_page"] = "403",
         clock: Callable[[], float] = time.time,
+        replies_max_limit: int = REPLIES_MAX_LIMIT,
     ) -> None:
         self.bot_token = bot_token
         self.team_id = team_id
@@ -236,6 +241,7 @@ class FakeSlack:
         self.trigger_ttl = trigger_ttl
         self.download_denial = download_denial
         self._clock = clock
+        self.replies_max_limit = replies_max_limit
 
         self._calls: list[Call] = []
         self._seq = itertools.count(1)
@@ -952,12 +958,46 @@ class FakeSlack:
         return {"members": list(members), "response_metadata": {"next_cursor": ""}}
 
     def _conversations_replies(self, args: JSON) -> JSON:
+        """The parent first, then the replies oldest first, in pages: `oldest` and `latest`
+        bound the replies (exclusive unless `inclusive`), `limit` caps a page (default and
+        ceiling `replies_max_limit`), and `cursor` takes a page's `next_cursor` to go on, while
+        `has_more` says whether there is more. The parent leads the first page whatever the
+        bounds, and counts towards its limit."""
         channel = _required(args, "channel")
         ts = _required(args, "ts")
         if ts not in self._messages.get(channel, {}):
             raise SlackError("thread_not_found")
-        messages = [_public(m) for m in self._thread(channel, ts)]
-        return {"messages": messages, "has_more": False, "response_metadata": {"next_cursor": ""}}
+        oldest = _ts_arg(args, "oldest")
+        latest = _ts_arg(args, "latest")
+        inclusive = _truthy(args.get("inclusive"))
+        try:
+            limit = int(args.get("limit") or self.replies_max_limit)
+        except ValueError:
+            raise SlackError("invalid_limit") from None
+        limit = min(max(limit, 1), self.replies_max_limit)
+        root, *replies = self._thread(channel, ts)
+
+        def in_bounds(message: JSON) -> bool:
+            at = float(message["ts"])
+            if oldest is not None and (at < oldest or (at == oldest and not inclusive)):
+                return False
+            return latest is None or at < latest or (at == latest and inclusive)
+
+        replies = [m for m in replies if in_bounds(m)]
+        cursor = _opt_str(args, "cursor")
+        if cursor is None:
+            page = [root, *replies[: limit - 1]]
+            rest = replies[limit - 1 :]
+        else:
+            start = _cursor_ts(cursor)
+            after = [m for m in replies if float(m["ts"]) >= start]
+            page, rest = after[:limit], after[limit:]
+        next_cursor = _cursor_for(rest[0]["ts"]) if rest else ""
+        return {
+            "messages": [_public(m) for m in page],
+            "has_more": bool(rest),
+            "response_metadata": {"next_cursor": next_cursor},
+        }
 
     def _reactions_add(self, args: JSON) -> JSON:
         channel = _required(args, "channel")
@@ -1381,6 +1421,32 @@ def _opt_str(args: JSON, key: str) -> str | None:
 
 def _truthy(value: object) -> bool:
     return value in (True, 1, "1", "true", "True")
+
+
+def _ts_arg(args: JSON, key: str) -> float | None:
+    """A timestamp argument (`oldest`, `latest`); Slack refuses one that is not a number."""
+    value = _opt_str(args, key)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise SlackError(f"invalid_ts_{key}") from None
+
+
+def _cursor_for(ts: str) -> str:
+    """An opaque cursor, shaped like Slack's (base64 of `next_ts:` and the digits of a ts)."""
+    return base64.b64encode(f"next_ts:{ts.replace('.', '')}".encode()).decode()
+
+
+def _cursor_ts(cursor: str) -> float:
+    try:
+        kind, _, digits = base64.b64decode(cursor, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise SlackError("invalid_cursor") from None
+    if kind != "next_ts" or not digits.isdigit() or len(digits) <= 6:
+        raise SlackError("invalid_cursor")
+    return float(f"{digits[:-6]}.{digits[-6:]}")
 
 
 def _num(value: float) -> str:
