@@ -35,7 +35,7 @@ from adapters.slack.files import FileProblem, fetch_file
 from adapters.slack.operations import COMMANDS, Command, DeskOperations
 from adapters.slack.people import Names, StaffDirectory
 from adapters.slack.text import escape, from_slack_markup, join_message
-from adapters.slack.transport import SlackTransport
+from adapters.slack.transport import REACTIONS, SlackTransport
 from core.config import DeskConfig
 from core.errors import FieldError, HelplineError, StorageUnavailable, ValidationFailed
 from core.models import (
@@ -50,7 +50,7 @@ from core.models import (
     ThreadRef,
     TicketDraft,
 )
-from core.outbound import Outbound, OutboundKind
+from core.outbound import Outbound, OutboundKind, Reaction
 from core.outbox import Side
 from core.service import SupportDesk
 from core.views import (
@@ -672,8 +672,7 @@ class SlackHandlers:
         text = from_slack_markup(str(event.get("text") or ""))
         attachment, problem = await self._attachment(event, client, token)
         if problem:
-            await self._tell(client, thread.channel_id, thread.thread_id, user_id, problem,
-                             ticket_id=ticket_id)
+            await self._refuse(client, thread, event, problem, ticket_id=ticket_id)
             return
         customer = await self.identity(client, team, user_id)
         result = await self.desk.customer_reply(
@@ -684,8 +683,7 @@ class SlackHandlers:
             reason = result.reason
             if result.new_ticket_follows:
                 reason += " Run `/support new` to open it."
-            await self._tell(client, thread.channel_id, thread.thread_id, user_id, reason,
-                             ticket_id=ticket_id)
+            await self._refuse(client, thread, event, reason, ticket_id=ticket_id)
         elif isinstance(result, ReplyAccepted) and result.redaction_notice and not result.duplicate:
             await self._tell(client, thread.channel_id, thread.thread_id, user_id,
                              result.redaction_notice, ticket_id=ticket_id)
@@ -696,8 +694,8 @@ class SlackHandlers:
         user_id = str(event["user"])
         actor = await self.actor(client, team, user_id)
         if not actor.is_staff:
-            await self._tell(client, thread.channel_id, thread.thread_id, user_id, NOT_STAFF,
-                             ticket_id=ticket_id, private=True)
+            await self._refuse(client, thread, event, NOT_STAFF, ticket_id=ticket_id,
+                               private=True)
             return
         verdict = notes.judge(str(event.get("text") or ""))
         if verdict.internal:
@@ -714,19 +712,32 @@ class SlackHandlers:
         text = from_slack_markup(str(event.get("text") or ""))
         attachment, problem = await self._attachment(event, client, token)
         if problem:
-            await self._tell(client, thread.channel_id, thread.thread_id, user_id, problem,
-                             ticket_id=ticket_id, private=True)
+            await self._refuse(client, thread, event, problem, ticket_id=ticket_id,
+                               private=True)
             return
         result = await self.desk.staff_reply(
             actor, text, thread=thread, attachment=attachment, source_key=key,
             source_ref=MessageRef(platform=Platform.SLACK, workspace=team,
                                   channel_id=thread.channel_id, message_id=str(event["ts"])))
         if isinstance(result, ReplyRefused):
-            await self._tell(client, thread.channel_id, thread.thread_id, user_id,
-                             result.reason, ticket_id=ticket_id, private=True)
+            await self._refuse(client, thread, event, result.reason, ticket_id=ticket_id,
+                               private=True)
         elif result.redaction_notice and not result.duplicate:
             await self._tell(client, thread.channel_id, thread.thread_id, user_id,
                              result.redaction_notice, ticket_id=ticket_id, private=True)
+
+    async def _refuse(self, client: AsyncWebClient, thread: ThreadRef, event: JSON, reason: str,
+                      *, ticket_id: int, private: bool = False) -> None:
+        """A thread message that was not passed on: its author is told why, and the message
+        gets :warning: (not delivered), which also tells the catch-up after a restart that it
+        was handled (see catchup.py)."""
+        await self._tell(client, thread.channel_id, thread.thread_id, str(event["user"]), reason,
+                         ticket_id=ticket_id, private=private)
+        try:
+            await client.reactions_add(channel=thread.channel_id, timestamp=str(event["ts"]),
+                                       name=REACTIONS[Reaction.FAILED])
+        except Exception as exc:
+            log.info("could not mark a refused message: %s", exc)
 
     async def _mark_internal(self, client: AsyncWebClient, channel: str, ts: str) -> None:
         """:lock: on a staff message that stayed internal, so staff see it did not go out.

@@ -333,3 +333,25 @@ async def test_fake_slack_pages_and_bounds_a_thread_as_conversations_replies_doe
         with pytest.raises(SlackApiError) as refused:
             await texts(cursor="not-a-cursor")
         assert refused.value.response["error"] == "invalid_cursor"
+
+
+async def test_a_message_refused_live_is_not_refused_again_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    async with running_desk(tmp_path) as h:
+        ticket = await h.file_ticket()
+        aside = await h.say(STAFF_CHANNEL, "Is this the customer from yesterday's call?",
+                            user=NOT_STAFF_USER, thread_ts=ticket.card_ts)
+        await h.slack.wait_for("chat.postEphemeral",
+                               lambda c: c.args.get("user") == NOT_STAFF_USER)
+        await h.slack.wait_for(  # marked: not passed on
+            "reactions.add", lambda c: c.ok and c.args.get("timestamp") == aside["ts"]
+            and c.args.get("name") == "warning")
+
+        async with h.helpline_down():  # the remark is still the thread's last message
+            h.slack.clear_calls()
+        report = await caught_up(h)
+        await h.drain()
+
+        assert report.messages_recovered == 0
+        assert not h.slack.calls("chat.postEphemeral")
