@@ -499,6 +499,7 @@ def _config_check(settings: Settings) -> int:
     print(f"Desk configuration ({settings.config_path or 'built-in defaults'}):")
     print(f"  desk_name = {config.desk_name}")
     print(f"  reopen_window_days = {config.reopen_window_days}")
+    print(f"  catch_up_days = {config.catch_up_days}")
     print(f"  default_plan = {config.default_plan}")
     print(f"  default_channel = {config.default_channel}")
     for category in Category:

@@ -68,13 +68,15 @@ def test_db_upgrade_is_idempotent(tmp_path: Path) -> None:
 
 def test_config_check_masks_secrets_and_reports_bad_toml(tmp_path: Path) -> None:
     good = tmp_path / "good.toml"
-    good.write_text('default_channel = "slack:C0STAFF"\n[routing]\nBilling = "slack:C0BILL"\n')
+    good.write_text('default_channel = "slack:C0STAFF"\ncatch_up_days = 3\n'
+                    '[routing]\nBilling = "slack:C0BILL"\n')
     proc = helpline(tmp_path, "config", "check", env={
         "HELPLINE_CONFIG": str(good), "SLACK_BOT_TOKEN": "xoxb-1234567890-secret",
         "SLACK_SIGNING_SECRET": "abcdef0123456789"})
     assert proc.returncode == 0, proc.stderr
     assert "xoxb-1234567890-secret" not in proc.stdout and "abcdef0123456789" not in proc.stdout
     assert "route Billing         → slack:C0BILL" in proc.stdout
+    assert "catch_up_days = 3" in proc.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text('reopen_window_days = -3\n[routing]\nBilling = "carrier-pigeon"\n')
     proc = helpline(tmp_path, "config", "check", env={"HELPLINE_CONFIG": str(bad)})
