@@ -438,18 +438,15 @@ class SupportDesk:
         try:
             now = self.clock()
             async with self.db.transaction() as session:
-                if source_key and (prior := await self._message_by_source(session, source_key)):
-                    ticket = await self._get_ticket(session, prior.ticket_id)
-                    return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
+                if source_key and (seen := await self._seen_reply(session, source_key)):
+                    return seen
                 ticket = await self._ticket_for_customer(session, customer, thread, ticket_id)
                 if flood := await self._message_flood(session, customer, now):
                     return ReplyRefused(ticket.id, flood)
-                text, redaction, error = self._reply_text(body, attachment is not None)
-                if error:
-                    return ReplyRefused(ticket.id, error)
-                image, error = self._check_reply_image(attachment)
-                if error:
-                    return ReplyRefused(ticket.id, error)
+                checked = self._checked_reply(ticket.id, body, attachment)
+                if isinstance(checked, ReplyRefused):
+                    return checked
+                text, redaction, image = checked
                 transition = next_status(
                     Status(ticket.status),
                     Event.CUSTOMER_REPLY,
@@ -506,16 +503,13 @@ class SupportDesk:
             self._require_staff(actor)
             now = self.clock()
             async with self.db.transaction() as session:
-                if source_key and (prior := await self._message_by_source(session, source_key)):
-                    ticket = await self._get_ticket(session, prior.ticket_id)
-                    return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
+                if source_key and (seen := await self._seen_reply(session, source_key)):
+                    return seen
                 ticket = await self._ticket_for_staff(session, thread, ticket_id)
-                text, redaction, error = self._reply_text(body, attachment is not None)
-                if error:
-                    return ReplyRefused(ticket.id, error)
-                image, error = self._check_reply_image(attachment)
-                if error:
-                    return ReplyRefused(ticket.id, error)
+                checked = self._checked_reply(ticket.id, body, attachment)
+                if isinstance(checked, ReplyRefused):
+                    return checked
+                text, redaction, image = checked
                 transition = next_status(
                     Status(ticket.status),
                     Event.STAFF_REPLY,
@@ -570,12 +564,12 @@ class SupportDesk:
         return result
 
     async def _recorded_reply(self, source_key: str) -> ReplyAccepted:
-        async with self.db.transaction() as session:
-            prior = await self._message_by_source(session, source_key)
-            if prior is None:
-                raise RuntimeError(f"message {source_key} conflicted but is not stored")
-            ticket = await self._get_ticket(session, prior.ticket_id)
-            return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
+        """The answer to a message another process recorded first (its insert conflicted)."""
+        async with self.db.read() as session:
+            seen = await self._seen_reply(session, source_key)
+        if seen is None:
+            raise RuntimeError(f"message {source_key} conflicted but is not stored")
+        return seen
 
     async def internal_note(
         self,
@@ -1313,6 +1307,27 @@ class SupportDesk:
             for m in matches
             if getattr(m, "self_service", False)
         ]
+
+    async def _seen_reply(self, session: AsyncSession, source_key: str) -> ReplyAccepted | None:
+        """The answer to a platform message recorded before (a resend): accepted, once."""
+        prior = await self._message_by_source(session, source_key)
+        if prior is None:
+            return None
+        ticket = await self._get_ticket(session, prior.ticket_id)
+        return ReplyAccepted(ticket.id, Status(ticket.status), duplicate=True)
+
+    def _checked_reply(
+        self, ticket_id: int, body: str, attachment: AttachmentIn | None
+    ) -> tuple[str, str | None, CheckedImage | None] | ReplyRefused:
+        """A reply's text (secrets redacted) with its redaction notice and image, or why it
+        can't be taken."""
+        text, redaction, error = self._reply_text(body, attachment is not None)
+        if error:
+            return ReplyRefused(ticket_id, error)
+        image, error = self._check_reply_image(attachment)
+        if error:
+            return ReplyRefused(ticket_id, error)
+        return text, redaction, image
 
     def _reply_text(self, body: str, has_image: bool) -> tuple[str, str | None, str | None]:
         """(text to store, redaction notice, refusal reason)."""
