@@ -40,7 +40,7 @@ from adapters.discord.forms import (
 )
 from adapters.discord.operations import DeskOperations
 from adapters.discord.text import clip, no_mentions
-from adapters.discord.transport import message_ref, thread_ref
+from adapters.discord.transport import REACTIONS, message_ref, thread_ref
 from core.config import DeskConfig
 from core.errors import HelplineError, StorageUnavailable
 from core.models import (
@@ -55,6 +55,7 @@ from core.models import (
     ThreadRef,
     TicketDraft,
 )
+from core.outbound import Reaction
 from core.outbox import Side
 from core.service import SupportDesk
 from core.views import (
@@ -135,6 +136,9 @@ class DiscordHandlers:
         self.client: discord.Client | None = None
         # Ids of staff-thread messages kept internal, so a reply to one stays internal too.
         self._internal: OrderedDict[int, None] = OrderedDict()
+        # Ids of thread messages taken up by this process: one that arrives live while the
+        # catch-up reads it back too (or is replayed on a resume) is handled once.
+        self._taken: OrderedDict[int, None] = OrderedDict()
         # The queue, snippets, incidents, escalation, transcripts and ratings.
         self.operations = DeskOperations(self)
         # What new-ticket forms need beyond their custom_id: the image a form was opened with
@@ -510,15 +514,18 @@ class DiscordHandlers:
 
     # ---- thread messages ------------------------------------------------------------------------
 
-    async def on_message(self, message: discord.Message) -> None:
-        """A message in a ticket's thread: the customer's becomes a reply to staff, staff's is
-        relayed to the customer or kept internal. Everything else is ignored."""
-        if (message.author.bot or message.guild is None or message.webhook_id is not None
-                or message.type not in (discord.MessageType.default, discord.MessageType.reply)):
+    async def thread_message(self, message: discord.Message) -> None:
+        """A message in a ticket's thread, live from the gateway or read back after downtime
+        (catchup.py): the customer's becomes a reply to staff, staff's is relayed to the
+        customer or kept internal, anything refused is answered and marked ⚠️. Everything
+        else is ignored, and a message already taken up by this process too."""
+        if not is_person_message(message):
             return
         channel_type = getattr(message.channel, "type", None)
-        if channel_type not in THREAD_TYPES:
+        if channel_type not in THREAD_TYPES or message.id in self._taken:
             return
+        _remember(self._taken, message.id)
+        assert message.guild is not None
         ref = thread_ref(message.guild.id, message.channel.id)
         try:
             found = await self._ticket_of_thread(message, ref)
@@ -529,9 +536,10 @@ class DiscordHandlers:
             else:
                 await self._customer_message(message, found[0])
         except StorageUnavailable as exc:
+            # Unmarked: a passing failure, so a later catch-up may take the message up again.
             await self._answer(message, f"⚠️ {exc}")
         except (HelplineError, AttachmentProblem) as exc:
-            await self._answer(message, f"⚠️ {exc}")
+            await self._refuse(message, f"⚠️ {exc}")
         except Exception:
             log.exception("thread message %s failed", message.id)
             await self._answer(message, f"⚠️ {UNEXPECTED}")
@@ -557,7 +565,7 @@ class DiscordHandlers:
     async def _customer_message(self, message: discord.Message, ticket_id: int) -> None:
         assert message.guild is not None
         if self.is_staff(message.author) and not await self._is_escalation(ticket_id):
-            await self._answer(message, "This is the customer's thread, so this message was not "
+            await self._refuse(message, "This is the customer's thread, so this message was not "
                                         "recorded. Answer in the ticket's staff thread (under "
                                         f"the card of #{ticket_id}); it is relayed here.")
             return
@@ -578,7 +586,7 @@ class DiscordHandlers:
         assert message.guild is not None
         actor = self.actor(message.guild.id, message.author)
         if not actor.is_staff:
-            await self._answer(message, "Only the support team's messages reach the customer; "
+            await self._refuse(message, "Only the support team's messages reach the customer; "
                                         "this one was not sent.")
             return
         verdict = notes.judge(message.content, replying_to_internal=self._replies_to_internal(
@@ -607,7 +615,7 @@ class DiscordHandlers:
             view = None
             if result.new_ticket_follows:
                 view = embeds.follow_up_view(result.new_ticket_follows)
-            await self._answer(message, f"⚠️ {result.reason}", view=view)
+            await self._refuse(message, f"⚠️ {result.reason}", view=view)
         elif isinstance(result, ReplyAccepted) and result.redaction_notice:
             await self._answer(message, f"🔐 {result.redaction_notice}")
 
@@ -632,9 +640,7 @@ class DiscordHandlers:
         return False
 
     def _remember_internal(self, message_id: int) -> None:
-        self._internal[message_id] = None
-        while len(self._internal) > 10_000:
-            self._internal.popitem(last=False)
+        _remember(self._internal, message_id)
 
     async def _answer(
         self, message: discord.Message, text: str, view: discord.ui.View | None = None
@@ -645,6 +651,30 @@ class DiscordHandlers:
                                 view=view or discord.utils.MISSING)
         except discord.HTTPException:
             log.warning("could not answer message %s", message.id, exc_info=True)
+
+    async def _refuse(
+        self, message: discord.Message, text: str, view: discord.ui.View | None = None
+    ) -> None:
+        """A thread message that was not passed on: its author is told why, and it gets ⚠️
+        (as an undelivered one does). A refusal is not recorded, so the mark is also what
+        tells the catch-up after a restart that the message was handled (catchup.py)."""
+        await self._answer(message, text, view=view)
+        await _react(message, REACTIONS[Reaction.FAILED])
+
+
+def is_person_message(message: discord.Message) -> bool:
+    """A message a person wrote in a server: not a bot's (Helpline's own included), a
+    webhook's, or a system message (a thread's starter, a member added, a pin)."""
+    return (not message.author.bot and message.guild is not None
+            and message.webhook_id is None
+            and message.type in (discord.MessageType.default, discord.MessageType.reply))
+
+
+def _remember(ids: OrderedDict[int, None], message_id: int) -> None:
+    """Keep an id among the latest ten thousand."""
+    ids[message_id] = None
+    while len(ids) > 10_000:
+        ids.popitem(last=False)
 
 
 async def download(attachment: Downloadable) -> AttachmentIn:

@@ -204,6 +204,12 @@ class DiscordTransport:
             int(ref.message_id))
         await self._call("react to the message", lambda: partial.add_reaction(REACTIONS[reaction]))
 
+    async def rest(self, what: str, make: Callable[[], Awaitable[T]]) -> T:
+        """One REST call outside delivery (the catch-up's reads), under the same deadline and
+        with its failure raised as the same ``DeliveryError``: permanent, transient, or rate
+        limited with the delay to wait."""
+        return await self._call(what, make)
+
     # ---- helpers --------------------------------------------------------------------------------
 
     async def _send(

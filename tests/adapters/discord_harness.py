@@ -186,9 +186,20 @@ class World:
         """Stop the Discord adapter and start a new one on the same database, config and fake,
         as a deploy does: whatever the old client held in memory is gone. Forms the customer
         has open (modals the fake recorded) stay open, as they do in Discord."""
+        async with self.helpline_down():
+            pass
+
+    @contextlib.asynccontextmanager
+    async def helpline_down(self) -> AsyncIterator[None]:
+        """Helpline's Discord adapter is stopped for the body of the ``async with`` (a crash, a
+        deploy): what people write meanwhile (``fake.add_message``) reaches no one, and the
+        gateway does not replay it to the next session. On leaving, a new adapter starts on the
+        same database, config and fake, and is ready (its catch-up running in the background);
+        ``adapter`` is then the new one."""
         await self.worker.drain()
         identified = len(self.fake.identifies)
         await self.adapter.stop()
+        yield
         self.adapter = new_adapter(self.fake, self.desk, self.config)
         self.worker.transports[Platform.DISCORD] = self.adapter.transport
         await self.adapter.start()

@@ -34,6 +34,7 @@ How discord.py reacts to the faults this fake can inject (read from `discord/htt
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import hashlib
 import itertools
@@ -138,6 +139,20 @@ def _error(status: int, message: str, code: int = 0) -> web.Response:
 
 def _no_content() -> web.Response:
     return web.Response(status=204)
+
+
+_GATEWAY_ONLY_FIELDS = ("guild_id", "member")
+
+
+def _as_listed(message: JSON) -> JSON:
+    """A message as REST returns it: without the fields only gateway events carry."""
+    listed = {k: v for k, v in message.items() if k not in _GATEWAY_ONLY_FIELDS}
+    referenced = listed.get("referenced_message")
+    if isinstance(referenced, dict):
+        listed["referenced_message"] = {
+            k: v for k, v in referenced.items() if k not in _GATEWAY_ONLY_FIELDS
+        }
+    return listed
 
 
 class _Snowflakes:
@@ -882,6 +897,12 @@ class FakeDiscord:
         assert session.ws is not None, "shard is not connected"
         await session.ws.send_json({"op": OP_RECONNECT, "d": None, "s": None, "t": None})
 
+    def expire_sessions(self) -> None:
+        """Forget every gateway session, as Discord does after an outage longer than it keeps
+        them: a client that RESUMEs is told its session is invalid (op 9) and IDENTIFYs anew,
+        and nothing dispatched in between is replayed to it."""
+        self._sessions.clear()
+
     async def drop_gateway(self, shard_id: int = 0, code: int = 4000) -> None:
         """Close the gateway socket abruptly (close code 4000 lets the client RESUME)."""
         session = self._current[shard_id]
@@ -1348,6 +1369,29 @@ class FakeDiscord:
         """A user posts a message: stored, then dispatched as MESSAGE_CREATE (intents apply).
 
         `reply_to` makes it a reply (Discord's "Reply") to that message."""
+        message = self.add_message(
+            channel_id, content, author=author, attachments=attachments, mentions=mentions,
+            reply_to=reply_to,
+        )
+        await self._broadcast_message_event("MESSAGE_CREATE", message)
+        return message
+
+    def add_message(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        author: JSON | None = None,
+        attachments: Sequence[JSON] = (),
+        mentions: Sequence[JSON] = (),
+        reply_to: JSON | None = None,
+        message_type: int | None = None,
+    ) -> JSON:
+        """A user posts a message while no client listens (the bot is down): it is stored, and
+        readable with GET /channels/{id}/messages, but no MESSAGE_CREATE is dispatched.
+
+        Same arguments as `message_create`; `message_type` makes it another type of message
+        (e.g. 1, a member added to a thread: a system message)."""
         reference = None
         if reply_to is not None:
             reference = {"message_id": reply_to["id"], "channel_id": reply_to["channel_id"]}
@@ -1363,7 +1407,8 @@ class FakeDiscord:
         )
         if reply_to is not None:
             message["referenced_message"] = self._messages.get(int(reply_to["id"]), reply_to)
-        await self._broadcast_message_event("MESSAGE_CREATE", message)
+        if message_type is not None:
+            message["type"] = message_type
         return message
 
     # ----------------------------------------------------------------- payload builders
@@ -1945,10 +1990,41 @@ class FakeDiscord:
         return _json_response(channel)
 
     async def _list_messages(self, request: web.Request) -> web.Response:
+        """Get Channel Messages: at most `limit` (1-100, default 50) messages, newest first.
+        `before` / `after` / `around` (one at a time) pick the messages just before that id,
+        just after it (the oldest ones after it, still newest first: discord.py's history
+        pages on from the first one), or around it. Ephemeral messages are not listed, and
+        the gateway-only fields (`guild_id`, `member`) are left out, as Discord does."""
         channel_id = request.match_info["channel_id"]
-        limit = int(request.query.get("limit", "50"))
-        found = [m for m in self._messages.values() if m["channel_id"] == channel_id]
-        return _json_response(sorted(found, key=lambda m: int(m["id"]), reverse=True)[:limit])
+        if self._find_channel(int(channel_id)) is None:
+            return _error(404, "Unknown Channel", 10003)
+        try:
+            limit = int(request.query.get("limit", "50"))
+            anchors = {key: int(request.query[key]) for key in ("before", "after", "around")
+                       if key in request.query}
+        except ValueError:
+            return _error(400, "Invalid Form Body", 50035)
+        if not 1 <= limit <= 100 or len(anchors) > 1:
+            return _error(400, "Invalid Form Body", 50035)
+        listed = sorted(
+            (m for m in self._messages.values()
+             if m["channel_id"] == channel_id and not m["flags"] & MESSAGE_FLAG_EPHEMERAL),
+            key=lambda m: int(m["id"]),
+        )
+        ids = [int(m["id"]) for m in listed]
+        if "after" in anchors:
+            start = bisect.bisect_right(ids, anchors["after"])
+            window = listed[start:start + limit]
+        elif "before" in anchors:
+            end = bisect.bisect_left(ids, anchors["before"])
+            window = listed[max(0, end - limit):end]
+        elif "around" in anchors:
+            middle = bisect.bisect_left(ids, anchors["around"])
+            start = max(0, middle - limit // 2)
+            window = listed[start:start + limit]
+        else:
+            window = listed[-limit:]
+        return _json_response([_as_listed(m) for m in reversed(window)])
 
     async def _post_message(self, request: web.Request) -> web.Response:
         call: Call = request[_CALL]
