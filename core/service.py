@@ -433,15 +433,20 @@ class SupportDesk:
         attachment: AttachmentIn | None = None,
         source_key: str | None = None,
         source_ref: MessageRef | None = None,
+        written_at: datetime | None = None,
     ) -> ReplyResult:
-        """A customer's message in their ticket's thread (or, in the console, by number)."""
+        """A customer's message in their ticket's thread (or, in the console, by number).
+        ``written_at``, for a message read back after downtime, is when the customer wrote it:
+        it is stored as the message's time and the per-minute limit counts around it, so a
+        backlog recorded at once is not taken for a flood."""
         try:
             now = self.clock()
+            written = min(written_at, now) if written_at is not None else now
             async with self.db.transaction() as session:
                 if source_key and (seen := await self._seen_reply(session, source_key)):
                     return seen
                 ticket = await self._ticket_for_customer(session, customer, thread, ticket_id)
-                if flood := await self._message_flood(session, customer, now):
+                if flood := await self._message_flood(session, customer, written):
                     return ReplyRefused(ticket.id, flood)
                 checked = self._checked_reply(ticket.id, body, attachment)
                 if isinstance(checked, ReplyRefused):
@@ -474,6 +479,7 @@ class SupportDesk:
                     source_key=source_key,
                     source_ref=source_ref,
                     redacted=redaction is not None,
+                    written=written,
                 )
                 result = ReplyAccepted(
                     ticket.id, Status(ticket.status), transition.reopened, redaction
@@ -1282,15 +1288,18 @@ class SupportDesk:
         )
 
     async def _message_flood(
-        self, session: AsyncSession, customer: Identity, now: datetime
+        self, session: AsyncSession, customer: Identity, at: datetime
     ) -> str | None:
+        """Why a message written at ``at`` is refused, if the customer wrote the per-minute
+        limit's worth in the minute before it."""
         limit = self.config.rate_limits.messages_per_minute
         recent = await session.scalar(
             select(func.count())
             .select_from(MessageRow)
             .where(
                 MessageRow.author_key == customer.key,
-                MessageRow.created_at > now - timedelta(minutes=1),
+                MessageRow.created_at > at - timedelta(minutes=1),
+                MessageRow.created_at <= at,
             )
         )
         if int(recent or 0) < limit:
@@ -1411,6 +1420,7 @@ class SupportDesk:
         source_key: str | None,
         source_ref: MessageRef | None,
         redacted: bool,
+        written: datetime | None = None,
     ) -> None:
         transition = next_status(
             Status(ticket.status),
@@ -1426,7 +1436,7 @@ class SupportDesk:
             customer,
             text,
             attachment,
-            now,
+            written or now,
             source_key,
             source_ref,
             redacted,

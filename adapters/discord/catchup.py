@@ -147,7 +147,7 @@ class DiscordCatchUp:
                     if not is_person_message(message) or _marked(message):
                         continue
                     await self._as_member(message, guild, members)
-                    await self.handlers.thread_message(message)
+                    await self.handlers.thread_message(message, caught_up=True)
                     report.messages_recovered += 1
                 if len(page) < self.page_size:
                     break

@@ -514,11 +514,12 @@ class DiscordHandlers:
 
     # ---- thread messages ------------------------------------------------------------------------
 
-    async def thread_message(self, message: discord.Message) -> None:
+    async def thread_message(self, message: discord.Message, *, caught_up: bool = False) -> None:
         """A message in a ticket's thread, live from the gateway or read back after downtime
-        (catchup.py): the customer's becomes a reply to staff, staff's is relayed to the
-        customer or kept internal, anything refused is answered and marked ⚠️. Everything
-        else is ignored, and a message already taken up by this process too."""
+        (catchup.py, ``caught_up``: a customer's is then timed by when it was written): the
+        customer's becomes a reply to staff, staff's is relayed to the customer or kept
+        internal, anything refused is answered and marked ⚠️. Everything else is ignored, and a
+        message already taken up by this process too."""
         if not is_person_message(message):
             return
         channel_type = getattr(message.channel, "type", None)
@@ -534,7 +535,7 @@ class DiscordHandlers:
             if found[1] is Side.STAFF:
                 await self._staff_message(message, found[0])
             else:
-                await self._customer_message(message, found[0])
+                await self._customer_message(message, found[0], caught_up=caught_up)
         except StorageUnavailable as exc:
             # Unmarked: a passing failure, so a later catch-up may take the message up again.
             await self._answer(message, f"⚠️ {exc}")
@@ -562,7 +563,8 @@ class DiscordHandlers:
                 return found
         return None
 
-    async def _customer_message(self, message: discord.Message, ticket_id: int) -> None:
+    async def _customer_message(self, message: discord.Message, ticket_id: int, *,
+                                caught_up: bool = False) -> None:
         assert message.guild is not None
         if self.is_staff(message.author) and not await self._is_escalation(ticket_id):
             await self._refuse(message, "This is the customer's thread, so this message was not "
@@ -573,7 +575,8 @@ class DiscordHandlers:
         result = await self.desk.customer_reply(
             self.identity(message.guild.id, message.author), message.content,
             thread=thread_ref(message.guild.id, message.channel.id), attachment=attachment,
-            source_key=_source_key(message), source_ref=_ref(message))
+            source_key=_source_key(message), source_ref=_ref(message),
+            written_at=message.created_at if caught_up else None)
         await self._reply_outcome(message, result)
 
     async def _is_escalation(self, ticket_id: int) -> bool:

@@ -129,7 +129,7 @@ class SlackCatchUp:
             for message in missed:
                 event = {**message, "channel": item.thread.channel_id}
                 await self.handlers.thread_message(event, team=workspace, client=client,
-                                                   token=token)
+                                                   token=token, caught_up=True)
                 report.messages_recovered += 1
 
     async def _missed(self, client: AsyncWebClient, item: ThreadToCatchUp,

@@ -19,6 +19,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from slack_bolt import BoltResponse
@@ -604,10 +605,11 @@ class SlackHandlers:
                                   token=context.bot_token)
 
     async def thread_message(self, event: JSON, *, team: str, client: AsyncWebClient,
-                             token: str | None) -> None:
+                             token: str | None, caught_up: bool = False) -> None:
         """A message as a ``message`` event carries it, live or read back from a thread after
-        downtime (catchup.py): a person's reply in a ticket's thread is handled once per
-        message key; anything else is ignored."""
+        downtime (catchup.py, ``caught_up``: a customer's is then timed by its ``ts``): a
+        person's reply in a ticket's thread is handled once per message key; anything else is
+        ignored."""
         if event.get("subtype") not in RELAYED_SUBTYPES or event.get("bot_id"):
             return  # edits, deletions, joins, and every bot (Helpline included) are not relayed
         ts = str(event.get("ts") or "")
@@ -635,7 +637,7 @@ class SlackHandlers:
                 ticket_id, side = found
                 if side is Side.CUSTOMER:
                     await self._customer_message(event, client, token, team, thread, key,
-                                                 ticket_id)
+                                                 ticket_id, caught_up=caught_up)
                 else:
                     await self._staff_message(event, client, token, team, thread, key,
                                               ticket_id)
@@ -667,7 +669,7 @@ class SlackHandlers:
 
     async def _customer_message(self, event: JSON, client: AsyncWebClient,
                                 token: str | None, team: str, thread: ThreadRef,
-                                key: str, ticket_id: int) -> None:
+                                key: str, ticket_id: int, *, caught_up: bool = False) -> None:
         user_id = str(event["user"])
         text = from_slack_markup(str(event.get("text") or ""))
         attachment, problem = await self._attachment(event, client, token)
@@ -678,7 +680,8 @@ class SlackHandlers:
         result = await self.desk.customer_reply(
             customer, text, thread=thread, attachment=attachment, source_key=key,
             source_ref=MessageRef(platform=Platform.SLACK, workspace=team,
-                                  channel_id=thread.channel_id, message_id=str(event["ts"])))
+                                  channel_id=thread.channel_id, message_id=str(event["ts"])),
+            written_at=slack_time(str(event["ts"])) if caught_up else None)
         if isinstance(result, ReplyRefused):
             reason = result.reason
             if result.new_ticket_follows:
@@ -815,6 +818,14 @@ class _Answer:
         for e in errors:
             merged[e.field] = f"{merged[e.field]} {e.message}" if e.field in merged else e.message
         return cls(field_errors=merged)
+
+
+def slack_time(ts: str) -> datetime | None:
+    """When a Slack message was written, from its ``ts`` (seconds since the epoch)."""
+    try:
+        return datetime.fromtimestamp(float(ts), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def permalink(domain: str, channel: str, ts: str, thread_ts: object = None) -> str:

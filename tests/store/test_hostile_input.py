@@ -4,6 +4,7 @@ half, and nothing leaks between accounts whatever ids a payload carries."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from PIL import Image
@@ -127,6 +128,29 @@ async def test_a_flood_of_replies_is_refused_not_stored(db, kb, clock) -> None: 
     clock.advance(minutes=2)
     assert isinstance(await desk.customer_reply(ALICE, "Update, later", ticket_id=t),
                       ReplyAccepted)
+
+
+async def test_replies_read_back_after_downtime_are_limited_by_when_they_were_written(  # type: ignore[no-untyped-def]
+    db, kb, clock,
+) -> None:
+    desk = SupportDesk(db, DeskConfig(rate_limits=RateLimits(messages_per_minute=3)), kb,
+                       clock=clock)
+    created = await desk.submit(ALICE, DRAFT)
+    assert isinstance(created, Created)
+    t = created.ticket.id
+    clock.advance(minutes=30)  # Helpline was down; the customer wrote meanwhile
+    started = clock() - timedelta(minutes=20)
+    spread = [await desk.customer_reply(ALICE, f"Still down, check {i}", ticket_id=t,
+                                        written_at=started + timedelta(seconds=30 * i))
+              for i in range(6)]  # two a minute: under the limit when they were written
+    burst = [await desk.customer_reply(ALICE, f"Anyone there? {i}", ticket_id=t,
+                                       written_at=started + timedelta(minutes=10, seconds=i))
+             for i in range(4)]  # four within seconds: a flood when they were written
+
+    assert [type(r) for r in spread] == [ReplyAccepted] * 6
+    assert [type(r) for r in burst] == [ReplyAccepted] * 3 + [ReplyRefused]
+    bodies = {m.body: m.at for m in (await desk.ticket_detail(t)).messages}
+    assert bodies["Still down, check 0"] == started  # kept with the time it was written
 
 
 async def test_ids_from_another_account_reach_nothing(desk: SupportDesk) -> None:
