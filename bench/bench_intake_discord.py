@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import sys
 import tempfile
 import time
@@ -49,17 +47,15 @@ from bench_intake_slack import (  # noqa: E402
     Phase,
     Served,
     ServerProcess,
-    common_args,
+    bench_main,
     core_for,
     core_stats,
     create_schema,
     drive,
     drop_schema,
-    machine,
     phase_deadline,
     postgres_reason,
     ratio,
-    report,
     serve_commands,
     settle_outbox,
     ticket_text,
@@ -383,28 +379,8 @@ async def run_backend(args: argparse.Namespace, backend: str) -> JSON:
                 await drop_schema(args.postgres_url, schema)
 
 
-async def run(args: argparse.Namespace) -> JSON:
-    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    result: JSON = {"platform": "discord", "machine": machine(), "requests": args.requests,
-                    "concurrency": args.concurrency, "backends": {}}
-    for backend in backends:
-        result["backends"][backend] = await run_backend(args, backend)
-    result["machine"]["load_after"] = [round(x, 2) for x in os.getloadavg()]
-    return result
-
-
 def main(argv: Sequence[str] | None = None) -> JSON:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    common_args(parser, default_requests=300)
-    args = parser.parse_args(argv)
-    if args.serve is not None:
-        asyncio.run(serve(json.loads(args.serve)))
-        return {}
-    result = asyncio.run(run(args))
-    report(result, KINDS)
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=2))
-    return result
+    return bench_main("discord", __doc__ or "", KINDS, serve, run_backend, argv)
 
 
 if __name__ == "__main__":

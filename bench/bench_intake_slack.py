@@ -794,9 +794,12 @@ async def run_backend(args: argparse.Namespace, backend: str) -> JSON:
                 await drop_schema(args.postgres_url, schema)
 
 
-async def run(args: argparse.Namespace) -> JSON:
+async def run_backends(platform: str, args: argparse.Namespace,
+                       run_backend: Callable[[argparse.Namespace, str], Awaitable[JSON]]
+                       ) -> JSON:
+    """Every backend asked for, one after the other, with the machine's load around them."""
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    result: JSON = {"platform": "slack", "machine": machine(), "requests": args.requests,
+    result: JSON = {"platform": platform, "machine": machine(), "requests": args.requests,
                     "concurrency": args.concurrency, "backends": {}}
     for backend in backends:
         result["backends"][backend] = await run_backend(args, backend)
@@ -814,18 +817,27 @@ def report(result: JSON, kinds: Sequence[str]) -> None:
             print(f"{backend} checks: {json.dumps(run['checks'])}")
 
 
-def main(argv: Sequence[str] | None = None) -> JSON:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def bench_main(platform: str, doc: str, kinds: Sequence[str],
+               serve: Callable[[JSON], Awaitable[None]],
+               run_backend: Callable[[argparse.Namespace, str], Awaitable[JSON]],
+               argv: Sequence[str] | None) -> JSON:
+    """The command line of an intake benchmark: serve (the server process) or drive, report
+    and optionally write the JSON."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     common_args(parser, default_requests=300)
     args = parser.parse_args(argv)
     if args.serve is not None:
         asyncio.run(serve(json.loads(args.serve)))
         return {}
-    result = asyncio.run(run(args))
-    report(result, KINDS)
+    result = asyncio.run(run_backends(platform, args, run_backend))
+    report(result, kinds)
     if args.json is not None:
         args.json.write_text(json.dumps(result, indent=2))
     return result
+
+
+def main(argv: Sequence[str] | None = None) -> JSON:
+    return bench_main("slack", __doc__ or "", KINDS, serve, run_backend, argv)
 
 
 if __name__ == "__main__":

@@ -590,9 +590,8 @@ class SupportDesk:
         self._require_staff(actor)
         now = self.clock()
         async with self.db.transaction() as session:
-            if source_key and (prior := await self._message_by_source(session, source_key)):
-                known = await self._get_ticket(session, prior.ticket_id)
-                return ReplyAccepted(known.id, Status(known.status), duplicate=True)
+            if source_key and (seen := await self._seen_reply(session, source_key)):
+                return seen
             ticket = await self._ticket_for_staff(session, thread, ticket_id)
             text, redaction = secrets.redact(body.strip())
             if not text:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import io
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -128,6 +129,17 @@ class World:
         staff = await self.staff_thread(ticket_id)
         await self.wait_in(int(staff["id"]), lambda s: s.message["content"].startswith("**"))
         return ticket_id, thread
+
+    async def closed_with_rating_request(self, subject: str, message: str) -> tuple[int, JSON]:
+        """A ticket of the customer, closed by staff; returns it and the rating request as the
+        customer's client shows it."""
+        ticket_id, thread = await self.file_ticket("API", subject, message)
+        await self.fake.wait_response(
+            await self.click(self.card_message(ticket_id), "Close", user=self.staff))
+        request = (await self.wait_in(int(thread["id"]),
+                                      lambda s: "How did we do" in s.message["content"]))[0]
+        await self.drain()
+        return ticket_id, copy.deepcopy(self.fake.message(request.id))
 
     async def customer_thread(self, ticket_id: int) -> JSON:
         name = f"Ticket #{ticket_id} "

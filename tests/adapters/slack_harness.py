@@ -25,9 +25,10 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from slack_sdk.oauth.installation_store import Installation
 
 from adapters.slack import blocks as ui
-from adapters.slack.runtime import SlackAdapter, create_slack_adapter
+from adapters.slack.runtime import BOT_SCOPES, SlackAdapter, create_slack_adapter
 from adapters.slack.text import unescape
 from bot.bootstrap import Core, build_core
 from bot.settings import Settings
@@ -195,6 +196,15 @@ class RunningDesk:
         self.core, self.adapter = self.process.core, self.process.adapter
         if self.socket is None:
             self.requester.url = self.process.events_url
+
+    async def install_workspace(self, bot_token: str = "xoxb-acme-workspace") -> None:
+        """OAuth mode: the fake's workspace installed, as the install flow would store it."""
+        store = self.adapter.installation_store
+        assert store is not None
+        await store.async_save(Installation(
+            app_id="A0HELPLINE", team_id=self.slack.team_id, bot_token=bot_token,
+            bot_id="B0HELPBOT", bot_user_id="U0HELPBOT", bot_scopes=list(BOT_SCOPES),
+            user_id="U0INSTALLER"))
 
     # ---- the customer's form ----------------------------------------------------------------
 

@@ -206,18 +206,6 @@ async def bot_message_in(world: World, guild_id: int, user: JSON | None = None) 
     return await world.fake.wait_response(sent)
 
 
-async def closed_with_rating_request(world: World) -> tuple[int, JSON]:
-    """A ticket of the customer, closed by staff; returns it and the rating request as the
-    customer's client shows it."""
-    ticket_id, thread = await world.file_ticket("API", SUBJECT, MESSAGE)
-    await world.fake.wait_response(
-        await world.click(world.card_message(ticket_id), "Close", user=world.staff))
-    request = (await world.wait_in(int(thread["id"]),
-                                   lambda s: "How did we do" in s.message["content"]))[0]
-    await world.drain()
-    return ticket_id, copy.deepcopy(world.fake.message(request.id))
-
-
 # ---- the new-ticket form --------------------------------------------------------------------
 
 
@@ -334,7 +322,7 @@ async def test_values_of_the_wrong_type_in_the_staff_forms_get_a_clear_answer(
 async def test_a_forged_score_in_the_rating_form_is_refused(
     world: World, score: list[Any],
 ) -> None:
-    ticket_id, request = await closed_with_rating_request(world)
+    ticket_id, request = await world.closed_with_rating_request(SUBJECT, MESSAGE)
     before, rows_before = await ticket(world, ticket_id), await stored(world)
 
     form = await world.fake.wait_callback(await world.click(request, "Rate with a comment…"))
@@ -452,7 +440,7 @@ async def test_rating_buttons_refuse_everyone_but_the_tickets_customer(
     two_accounts: tuple[World, OtherServer],
 ) -> None:
     world, other = two_accounts
-    ticket_id, request = await closed_with_rating_request(world)
+    ticket_id, request = await world.closed_with_rating_request(SUBJECT, MESSAGE)
     before, rows_before = await ticket(world, ticket_id), await stored(world)
 
     # Another customer of the same server, seeing the request (a moderator, say).

@@ -6,7 +6,6 @@ what was typed must be filed exactly once, and what could not be kept must be as
 
 from __future__ import annotations
 
-import copy
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -78,18 +77,6 @@ async def still_answers(world: World) -> None:
     in order, so whatever the bot started for those, it has started."""
     help_answer = await world.answer("help")
     assert "how support works" in help_answer["embeds"][0]["title"]
-
-
-async def closed_with_rating_request(world: World) -> tuple[int, JSON]:
-    """A ticket of the customer, closed by staff; returns it and the rating request as the
-    customer's client shows it."""
-    ticket_id, thread = await world.file_ticket("API", SUBJECT, MESSAGE)
-    await world.fake.wait_response(
-        await world.click(world.card_message(ticket_id), "Close", user=world.staff))
-    request = (await world.wait_in(int(thread["id"]),
-                                   lambda s: "How did we do" in s.message["content"]))[0]
-    await world.drain()
-    return ticket_id, copy.deepcopy(world.fake.message(request.id))
 
 
 # ---- what a form's id carries -----------------------------------------------------------------
@@ -293,7 +280,7 @@ async def test_an_internal_note_form_open_across_a_restart_is_stored(world: Worl
 
 
 async def test_a_rating_form_open_across_a_restart_records_the_rating(world: World) -> None:
-    ticket_id, request = await closed_with_rating_request(world)
+    ticket_id, request = await world.closed_with_rating_request(SUBJECT, MESSAGE)
     form = await world.fake.wait_callback(await world.click(request, "Rate with a comment…"))
     await world.restart()
 

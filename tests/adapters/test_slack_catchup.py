@@ -16,13 +16,11 @@ from pathlib import Path
 
 import pytest
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store import Installation
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import select
 
 from adapters.slack.catchup import CatchUpReport
 from adapters.slack.handlers import NOT_STAFF
-from adapters.slack.runtime import BOT_SCOPES
 from core.models import Actor, Identity, MessageKind, Platform, Status
 from core.storage.tables import MessageRow, TicketRow
 from tests.adapters.slack_harness import (
@@ -292,12 +290,7 @@ async def test_each_workspace_is_read_with_its_own_bot_token(tmp_path: Path) -> 
     settings = {"slack_bot_token": None, "slack_client_id": DEFAULT_CLIENT_ID,
                 "slack_client_secret": DEFAULT_CLIENT_SECRET}
     async with running_desk(tmp_path, config, settings=settings, bot_token=None) as h:
-        store = h.adapter.installation_store
-        assert store is not None
-        await store.async_save(Installation(
-            app_id="A0HELPLINE", team_id="T0HELPLINE", bot_token="xoxb-acme-workspace",
-            bot_id="B0HELPBOT", bot_user_id="U0HELPBOT", bot_scopes=list(BOT_SCOPES),
-            user_id="U0INSTALLER"))
+        await h.install_workspace()
         ticket: Ticket = await h.file_ticket()
 
         async with h.helpline_down():

@@ -86,12 +86,7 @@ async def test_install_page_and_workspace_tokens_from_the_installation_store(
 ) -> None:
     config = desk_config(default_channel=f"slack:T0HELPLINE:{STAFF_CHANNEL}")
     async with running_desk(tmp_path, config, settings=OAUTH, bot_token=None) as h:
-        store = h.adapter.installation_store
-        assert store is not None
-        await store.async_save(Installation(
-            app_id="A0HELPLINE", team_id="T0HELPLINE", bot_token="xoxb-acme-workspace",
-            bot_id="B0HELPBOT", bot_user_id="U0HELPBOT", bot_scopes=list(BOT_SCOPES),
-            user_id="U0INSTALLER"))
+        await h.install_workspace()
         base = h.requester.url.removesuffix("/slack/events")
 
         async with aiohttp.ClientSession() as http, http.get(f"{base}/slack/install") as page:

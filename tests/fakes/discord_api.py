@@ -2123,43 +2123,13 @@ class FakeDiscord:
         if parent["type"] != CHANNEL_TEXT:
             return _error(400, "Cannot create a thread here", 50024)
         body = self._body(request)
-        guild = self._guilds[int(parent["guild_id"])]
-        thread_id = self.new_id()
         kind = int(body.get("type") or CHANNEL_PRIVATE_THREAD)
-        now = _now_iso()
-        thread: JSON = {
-            "id": str(thread_id),
-            "type": kind,
-            "guild_id": parent["guild_id"],
-            "parent_id": parent["id"],
-            "owner_id": self.bot_user["id"],
-            "name": body["name"],
-            "last_message_id": None,
-            "message_count": 0,
-            "total_message_sent": 0,
-            "member_count": 1,
-            "rate_limit_per_user": body.get("rate_limit_per_user") or 0,
-            "flags": 0,
-            "thread_metadata": {
-                "archived": False,
-                "auto_archive_duration": body.get("auto_archive_duration") or 4320,
-                "archive_timestamp": now,
-                "locked": False,
-                "create_timestamp": now,
-            },
-            "member": {
-                "id": str(thread_id),
-                "user_id": self.bot_user["id"],
-                "join_timestamp": now,
-                "flags": 0,
-            },
-        }
+        thread = self._new_thread(parent, self.new_id(), kind, body["name"],
+                                  auto_archive=body.get("auto_archive_duration"),
+                                  slowmode=body.get("rate_limit_per_user") or 0)
         if kind == CHANNEL_PRIVATE_THREAD:
             thread["thread_metadata"]["invitable"] = bool(body.get("invitable", True))
-        guild.threads[thread_id] = thread
-        guild.thread_members[thread_id] = {int(self.bot_user["id"])}
-        if self._current:
-            await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
+        await self._thread_created(thread)
         return _json_response(thread, status=201)
 
     async def _create_thread_from_message(self, request: web.Request) -> web.Response:
@@ -2174,23 +2144,32 @@ class FakeDiscord:
         if thread_id in guild.threads:
             return _error(400, "A thread has already been created for this message", 160004)
         body = self._body(request)
+        thread = self._new_thread(parent, thread_id, CHANNEL_PUBLIC_THREAD, body["name"],
+                                  auto_archive=body.get("auto_archive_duration"))
+        message["thread"] = thread
+        await self._thread_created(thread)
+        return _json_response(thread, status=201)
+
+    def _new_thread(self, parent: JSON, thread_id: int, kind: int, name: str, *,
+                    auto_archive: int | None, slowmode: int = 0) -> JSON:
+        """A thread channel as Discord returns it on creation, the bot its only member."""
         now = _now_iso()
-        thread: JSON = {
+        return {
             "id": str(thread_id),
-            "type": CHANNEL_PUBLIC_THREAD,
+            "type": kind,
             "guild_id": parent["guild_id"],
             "parent_id": parent["id"],
             "owner_id": self.bot_user["id"],
-            "name": body["name"],
+            "name": name,
             "last_message_id": None,
             "message_count": 0,
             "total_message_sent": 0,
             "member_count": 1,
-            "rate_limit_per_user": 0,
+            "rate_limit_per_user": slowmode,
             "flags": 0,
             "thread_metadata": {
                 "archived": False,
-                "auto_archive_duration": body.get("auto_archive_duration") or 4320,
+                "auto_archive_duration": auto_archive or 4320,
                 "archive_timestamp": now,
                 "locked": False,
                 "create_timestamp": now,
@@ -2202,12 +2181,14 @@ class FakeDiscord:
                 "flags": 0,
             },
         }
-        guild.threads[thread_id] = thread
-        guild.thread_members[thread_id] = {int(self.bot_user["id"])}
-        message["thread"] = thread
+
+    async def _thread_created(self, thread: JSON) -> None:
+        """Register a new thread in its guild and tell a connected client (THREAD_CREATE)."""
+        guild = self._guilds[int(thread["guild_id"])]
+        guild.threads[int(thread["id"])] = thread
+        guild.thread_members[int(thread["id"])] = {int(self.bot_user["id"])}
         if self._current:
             await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
-        return _json_response(thread, status=201)
 
     async def _add_thread_member(self, request: web.Request) -> web.Response:
         thread_id = int(request.match_info["channel_id"])
